@@ -1,0 +1,49 @@
+"""Churn from a node's point of view: who was heard from recently, who went down, who came back."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+
+class Liveness:
+    """Last-heard times of the peers; a peer silent for longer than `timeout` counts as down."""
+
+    def __init__(self, peers: Iterable[str], timeout: float) -> None:
+        if timeout <= 0:
+            raise ValueError("timeout must be positive")
+        self.timeout = timeout
+        self._last: dict[str, float | None] = {p: None for p in peers}
+        self._up: set[str] = set()
+
+    def heard(self, peer: str, now: float) -> bool:
+        """Record a valid message from `peer`; True if it was down and is now back."""
+        self._last[peer] = now
+        if peer not in self._up:
+            self._up.add(peer)
+            return True
+        return False
+
+    def is_alive(self, peer: str, now: float) -> bool:
+        last = self._last.get(peer)
+        return last is not None and now < last + self.timeout
+
+    def alive(self, now: float) -> list[str]:
+        return [p for p in self._last if self.is_alive(p, now)]
+
+    def expire(self, now: float) -> list[str]:
+        """Mark peers silent past the timeout as down; returns the ones that just went down."""
+        gone = [p for p in self._up if not self.is_alive(p, now)]
+        self._up.difference_update(gone)
+        return sorted(gone)
+
+    def next_expiry(self) -> float:
+        """When the first peer now up would be declared down if it stays silent (inf if none)."""
+        heard = [t for p in self._up if (t := self._last[p]) is not None]
+        return min(heard) + self.timeout if heard else float("inf")
+
+    def last_heard(self, peer: str) -> float | None:
+        return self._last.get(peer)
+
+    @property
+    def peers(self) -> list[str]:
+        return list(self._last)
