@@ -1,0 +1,310 @@
+"""TorchLearner: local minibatch SGD and evaluation of a model given as a flat float32 vector."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Mapping
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from p2pfed.config import ModelConfig
+from p2pfed.errors import ConfigError, DataError
+from p2pfed.models import arch_string, build_model, manifest_of
+from p2pfed.types import PARAM_DTYPE, EvalStats, LocalData, Manifest, Split, TrainStats
+
+log = logging.getLogger(__name__)
+
+#: Rows per forward pass in `evaluate` (bounds memory on big splits).
+EVAL_BATCH = 4096
+
+_MOMENTUM_KEY = "momentum"
+
+
+class TorchLearner:
+    """Implements the `Learner` protocol with PyTorch on one node's private data.
+
+    The model's parameters live as views into one flat float32 buffer, so loading a vector,
+    reading it back and the SGD update are single vector operations. SGD (with optional
+    momentum and weight decay, same maths as ``torch.optim.SGD`` without dampening) runs on
+    minibatches of ``min(batch_size, n_train)`` drawn as shuffled epochs: epoch ``e`` is a
+    permutation seeded by ``(cfg.train_seed, seed, e)``, so the batch stream depends only on
+    the seeds and `samples_drawn` (settable, to resume the stream after a restart).
+
+    `threads` sets torch's intra-op thread count, which is process-wide.
+    """
+
+    def __init__(
+        self, cfg: ModelConfig, data: LocalData, seed: int = 0, threads: int | None = None
+    ) -> None:
+        _check_config(cfg)
+        if threads is not None:
+            if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+                raise ConfigError(f"threads must be a positive integer, got {threads!r}")
+            torch.set_num_threads(threads)
+        self._cfg = cfg
+        self._input_shape = data.input_shape
+        self._n_classes = int(data.n_classes)
+        self._model = build_model(cfg, self._input_shape, self._n_classes)
+        self._manifest = manifest_of(
+            self._model, arch_string(cfg, self._input_shape, self._n_classes)
+        )
+        self._forward = _fast_forward(self._model, self._input_shape)
+        self._flat, self._grad = _flatten_parameters(self._model)
+        self._flat_np = self._flat.numpy()  # shares memory with the parameters
+        self._initial = self._flat_np.copy()
+        self._initial.setflags(write=False)
+
+        self._X, self._y = self._tensors(data.train, "train")
+        self._n = int(self._y.shape[0])
+        self._bs = min(cfg.batch_size, self._n)
+        self._xb = torch.empty((self._bs, *self._input_shape), dtype=torch.float32)
+        self._yb = torch.empty((self._bs,), dtype=torch.int64)
+        self._buf = torch.zeros_like(self._flat) if cfg.momentum > 0 else None
+
+        self._seed_words = (_word(cfg.train_seed), _word(seed))
+        self._samples_drawn = 0
+        self._perms: dict[int, np.ndarray] = {}
+
+    # -- Learner protocol ------------------------------------------------------------------
+
+    @property
+    def manifest(self) -> Manifest:
+        return self._manifest
+
+    def initial_params(self) -> np.ndarray:
+        """The federation-wide initial model (depends only on the model config and data shapes)."""
+        return self._initial.copy()
+
+    def train(self, params: np.ndarray, steps: int) -> tuple[np.ndarray, TrainStats]:
+        """Run `steps` SGD steps from `params` on the local train split; return a new vector."""
+        self._load(params)
+        if isinstance(steps, bool) or not isinstance(steps, int | np.integer) or steps < 0:
+            raise ValueError(f"steps must be a non-negative integer, got {steps!r}")
+        steps = int(steps)
+        if steps == 0 or self._n == 0:
+            if steps and not self._n:
+                log.debug("no local training data: skipping %d steps", steps)
+            return self._flat_np.copy(), TrainStats(steps=0, samples=0, loss=math.nan)
+
+        cfg, forward, flat, grad, buf = self._cfg, self._forward, self._flat, self._grad, self._buf
+        X, y, xb, yb = self._X, self._y, self._xb, self._yb
+        lr, wd, mom = cfg.lr, cfg.weight_decay, cfg.momentum
+        total = 0.0
+        for _ in range(steps):
+            idx = torch.from_numpy(self._next_batch())
+            torch.index_select(X, 0, idx, out=xb)
+            torch.index_select(y, 0, idx, out=yb)
+            grad.zero_()
+            loss = F.cross_entropy(forward(xb), yb)
+            loss.backward()
+            # flat, grad and buf are plain tensors outside autograd: update them in place
+            if wd:
+                grad.add_(flat, alpha=wd)
+            if buf is not None:
+                buf.mul_(mom).add_(grad)
+                flat.add_(buf, alpha=-lr)
+            else:
+                flat.add_(grad, alpha=-lr)
+            total += loss.item()
+        out = self._flat_np.copy()
+        mean_loss = total / steps
+        if not math.isfinite(mean_loss) or not np.isfinite(out).all():
+            log.warning(
+                "training diverged (loss %s); consider a smaller model.lr (now %s)", mean_loss, lr
+            )
+        return out, TrainStats(steps=steps, samples=steps * self._bs, loss=mean_loss)
+
+    def evaluate(self, params: np.ndarray, split: Split) -> EvalStats:
+        """Mean cross-entropy loss and accuracy of `params` on `split` (nan, nan, 0 if empty)."""
+        self._load(params)
+        X, y = self._tensors(split, "evaluation")
+        n = int(y.shape[0])
+        if n == 0:
+            return EvalStats(loss=math.nan, accuracy=math.nan, n=0)
+        loss_sum = 0.0
+        correct = 0
+        with torch.no_grad():
+            for start in range(0, n, EVAL_BATCH):
+                xs, ys = X[start : start + EVAL_BATCH], y[start : start + EVAL_BATCH]
+                logits = self._model(xs)
+                loss_sum += F.cross_entropy(logits, ys, reduction="sum").item()
+                correct += int((logits.argmax(dim=1) == ys).sum().item())
+        return EvalStats(loss=loss_sum / n, accuracy=correct / n, n=n)
+
+    # -- optimiser state and batch stream ----------------------------------------------------
+
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        """Optimiser state as flat float32 arrays (``{"momentum": ...}``; empty if momentum is 0)."""
+        if self._buf is None:
+            return {}
+        return {_MOMENTUM_KEY: self._buf.numpy().copy()}
+
+    def load_state_arrays(self, arrays: Mapping[str, np.ndarray]) -> None:
+        """Restore what `state_arrays` returned; an absent or empty entry resets the state."""
+        unknown = sorted(set(arrays) - {_MOMENTUM_KEY})
+        if unknown:
+            raise ValueError(f"unknown optimiser state entries: {', '.join(unknown)} (known: momentum)")
+        arr = arrays.get(_MOMENTUM_KEY)
+        if arr is None or np.asarray(arr).size == 0:
+            if self._buf is not None:
+                self._buf.zero_()
+            return
+        if self._buf is None:
+            log.info("ignoring the saved momentum buffer: model.momentum is 0")
+            return
+        a = self._check_vector(np.asarray(arr), "momentum buffer")
+        if not np.isfinite(a).all():
+            raise ValueError("momentum buffer holds NaN or infinite values")
+        self._buf.numpy()[...] = a
+
+    @property
+    def samples_drawn(self) -> int:
+        """Position in the batch stream (training samples drawn so far)."""
+        return self._samples_drawn
+
+    @samples_drawn.setter
+    def samples_drawn(self, value: int) -> None:
+        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
+            raise ValueError(f"samples_drawn must be a non-negative integer, got {value!r}")
+        self._samples_drawn = int(value)
+
+    @property
+    def n_train(self) -> int:
+        """Number of local training samples."""
+        return self._n
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def _next_batch(self) -> np.ndarray:
+        """Indices of the next minibatch: consecutive slices of per-epoch permutations."""
+        n, bs = self._n, self._bs
+        epoch, off = divmod(self._samples_drawn, n)
+        self._samples_drawn += bs
+        perm = self._permutation(epoch)
+        if off + bs <= n:
+            return perm[off : off + bs]
+        return np.concatenate((perm[off:], self._permutation(epoch + 1)[: off + bs - n]))
+
+    def _permutation(self, epoch: int) -> np.ndarray:
+        perm = self._perms.get(epoch)
+        if perm is None:
+            rng = np.random.default_rng([*self._seed_words, epoch])
+            perm = rng.permutation(self._n).astype(np.int64)
+            self._perms = {k: v for k, v in self._perms.items() if k >= epoch - 1}
+            self._perms[epoch] = perm
+        return perm
+
+    def _check_vector(self, params: object, what: str) -> np.ndarray:
+        size = self._manifest.size
+        if not isinstance(params, np.ndarray):
+            raise ValueError(f"{what} must be a numpy array, got {type(params).__name__}")
+        if params.dtype != PARAM_DTYPE:
+            raise ValueError(f"{what} must have dtype float32 ('<f4'), got {params.dtype.str!r}")
+        if params.shape != (size,):
+            raise ValueError(
+                f"{what} has shape {params.shape}; model {self._manifest.arch} needs a flat "
+                f"vector of {size} values"
+            )
+        return params
+
+    def _load(self, params: np.ndarray) -> None:
+        self._flat_np[...] = self._check_vector(params, "params")
+
+    def _tensors(self, split: Split, what: str) -> tuple[torch.Tensor, torch.Tensor]:
+        X, y = np.asarray(split.X), np.asarray(split.y)
+        if X.ndim < 1 or y.ndim != 1 or X.shape[0] != y.shape[0]:
+            raise DataError(f"{what} data: X has shape {X.shape} but y has shape {y.shape}")
+        if tuple(X.shape[1:]) != self._input_shape:
+            raise DataError(
+                f"{what} data: samples have shape {tuple(X.shape[1:])}, the model expects "
+                f"{self._input_shape}"
+            )
+        if y.size and not np.issubdtype(y.dtype, np.integer):
+            raise DataError(f"{what} data: labels must be integers, got {y.dtype}")
+        if y.size and (int(y.min()) < 0 or int(y.max()) >= self._n_classes):
+            raise DataError(
+                f"{what} data: labels must be in 0..{self._n_classes - 1}, got "
+                f"{int(y.min())}..{int(y.max())}"
+            )
+        return _tensor(X, np.float32), _tensor(y, np.int64)
+
+
+def fit(
+    cfg: ModelConfig, data: LocalData, steps: int, seed: int = 0, threads: int | None = None
+) -> tuple[np.ndarray, TorchLearner]:
+    """Train from the federation-wide initial model for `steps` SGD steps on `data.train`.
+
+    For baselines (local-only training, centralised training on pooled data): returns the
+    final flat parameter vector and the learner, whose `evaluate` scores it on any split.
+    """
+    learner = TorchLearner(cfg, data, seed=seed, threads=threads)
+    params, stats = learner.train(learner.initial_params(), steps)
+    log.debug("fit: %d steps, mean loss %.4f", stats.steps, stats.loss)
+    return params, learner
+
+
+def _check_config(cfg: ModelConfig) -> None:
+    if isinstance(cfg.batch_size, bool) or not isinstance(cfg.batch_size, int) or cfg.batch_size < 1:
+        raise ConfigError(f"model.batch_size must be a positive integer, got {cfg.batch_size!r}")
+    if not (math.isfinite(cfg.lr) and cfg.lr > 0):
+        raise ConfigError(f"model.lr must be a positive number, got {cfg.lr!r}")
+    if not 0 <= cfg.momentum < 1:
+        raise ConfigError(f"model.momentum must be in [0, 1), got {cfg.momentum!r}")
+    if not (math.isfinite(cfg.weight_decay) and cfg.weight_decay >= 0):
+        raise ConfigError(f"model.weight_decay must be >= 0, got {cfg.weight_decay!r}")
+
+
+def _fast_forward(
+    model: torch.nn.Module, input_shape: tuple[int, ...]
+) -> Callable[[torch.Tensor], torch.Tensor]:
+    """`model`'s forward without per-module hook dispatch (a measurable cost on tiny MLPs).
+
+    For an ``nn.Sequential`` the layers' ``forward`` methods are chained directly, dropping a
+    Flatten that would be a no-op on 1-D samples; any other module is called as usual.
+    """
+    if not isinstance(model, torch.nn.Sequential):
+        return model
+    steps = [
+        m.forward
+        for m in model
+        if not (isinstance(m, torch.nn.Flatten) and len(input_shape) == 1 and m.start_dim == 1)
+    ]
+
+    def forward(x: torch.Tensor) -> torch.Tensor:
+        for step in steps:
+            x = step(x)
+        return x
+
+    return forward
+
+
+def _flatten_parameters(model: torch.nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
+    """Re-home every parameter (and its gradient) as a view into one flat float32 buffer."""
+    params = list(model.parameters())
+    total = sum(p.numel() for p in params)
+    flat = torch.empty(total, dtype=torch.float32)
+    grad = torch.zeros(total, dtype=torch.float32)
+    offset = 0
+    with torch.no_grad():
+        for p in params:
+            k = p.numel()
+            flat[offset : offset + k].copy_(p.reshape(-1))
+            p.data = flat[offset : offset + k].view_as(p)
+            p.grad = grad[offset : offset + k].view_as(p)
+            offset += k
+    return flat, grad
+
+
+def _tensor(a: np.ndarray, dtype: type[np.generic]) -> torch.Tensor:
+    """Zero-copy tensor of `a` when it already is a writable C-contiguous `dtype` array."""
+    if a.dtype != dtype or not a.flags.c_contiguous or not a.flags.writeable:
+        a = np.array(a, dtype=dtype, order="C")
+    return torch.from_numpy(a)
+
+
+def _word(seed: int) -> int:
+    """Any Python int (negative too) as the non-negative entropy numpy's SeedSequence wants."""
+    return int(seed) % (1 << 64)
