@@ -74,7 +74,9 @@ class DataConfig:
     x_key: str = "X"  # npz array of the inputs, e.g. "X_raw" for raw windows (source = "npz")
     test_fraction: float = 0.25  # share of the node's own data held out for local accuracy
     split_seed: int = 0  # seed of the per-person, label-stratified train/test split
-    standardize: str = "person"  # "person": by each person's own train-row mean/std; or "none"
+    # "person": scale each person by their own train rows' mean/std; "none"; "auto": "person" for
+    # npz, "none" for synthetic (whose features are already scaled by fixed population priors)
+    standardize: str = "auto"
     eval_users: int = 20  # synthetic users that no node holds, for held-out accuracy (0 = none)
     eval_path: str = ""  # npz of held-out people for held-out accuracy (source = "npz")
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
@@ -222,8 +224,8 @@ class FederationConfig:
 class Roster:
     """The members of a federation; only they are talked to or listened to."""
 
-    federation: FederationConfig
     members: tuple[Member, ...]
+    federation: FederationConfig = field(default_factory=FederationConfig)
 
     def __post_init__(self) -> None:
         _check(len(self.members) > 0, "the roster lists no members ([[member]] tables)")

@@ -1,0 +1,208 @@
+"""The synthetic population's fixed definition: archetypes, workouts, features and their priors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+LABEL_NAMES: tuple[str, ...] = ("sedentary", "light", "moderate", "vigorous")
+N_CLASSES = len(LABEL_NAMES)
+#: Activity-load class boundaries in MET-minutes above rest per day.
+LOAD_THRESHOLDS: tuple[float, float, float] = (180.0, 350.0, 650.0)
+
+#: Kcal per MET-minute above rest per kg of body weight (1 MET = 3.5 ml O2/kg/min, 5 kcal/l O2).
+KCAL_PER_METMIN_KG = 3.5 / 200.0
+#: MET-minutes above rest per 1000 everyday steps (about 10 minutes at ~3.5 MET).
+METMIN_PER_KSTEPS = 25.0
+AWAKE_MINUTES = 960.0
+
+
+@dataclass(frozen=True)
+class WorkoutType:
+    """A kind of workout: typical effort and steps per minute."""
+
+    name: str
+    hrr: float  # typical effort, as a fraction of the heart-rate reserve
+    steps_per_min: float
+    light: bool  # may fill a light day
+
+
+WORKOUT_TYPES: tuple[WorkoutType, ...] = (
+    WorkoutType("run", 0.74, 160.0, False),
+    WorkoutType("cycle", 0.66, 0.0, False),
+    WorkoutType("strength", 0.50, 15.0, True),
+    WorkoutType("walk", 0.36, 110.0, True),
+    WorkoutType("swim", 0.62, 0.0, False),
+    WorkoutType("yoga", 0.26, 5.0, True),
+)
+WT_HRR = np.array([w.hrr for w in WORKOUT_TYPES])
+WT_SPM = np.array([w.steps_per_min for w in WORKOUT_TYPES])
+
+
+@dataclass(frozen=True)
+class Archetype:
+    """Population prior of one kind of user; each user's traits are drawn around it."""
+
+    name: str
+    description: str
+    age: tuple[float, float]  # uniform age range, years
+    rhr: float  # mean resting heart rate, bpm
+    hrv: float  # median HRV (RMSSD), ms
+    vo2max: float  # median aerobic capacity, METs
+    steps: float  # median everyday (non-workout) steps on a workout day
+    sleep_h: float  # mean sleep duration, hours
+    sleep_eff: float  # mean sleep efficiency, fraction of time in bed asleep
+    levels: tuple[float, float, float, float]  # share of sedentary/light/moderate/vigorous days
+    mix: tuple[float, ...]  # workout-type mix, in WORKOUT_TYPES order
+    week: tuple[float, ...] = (1.0,) * 7  # odds of a workout day by weekday, Monday..Sunday
+    weekend_hard: float = 1.0  # odds of a vigorous day on Saturday and Sunday
+    light_workout: float = 0.3  # chance that a light day includes a light workout
+    shift: bool = False  # rotating roster: 2 day shifts, 2 night shifts, 4 days off
+
+
+ARCHETYPES: dict[str, Archetype] = {
+    a.name: a
+    for a in (
+        Archetype(
+            "runner",
+            "Fit endurance runner: low resting HR, high HRV, runs most days with a long weekend "
+            "run; mostly moderate and vigorous days, rarely sedentary ones.",
+            age=(20, 50), rhr=52, hrv=72, vo2max=14.5, steps=7500, sleep_h=7.4, sleep_eff=0.90,
+            levels=(0.04, 0.16, 0.36, 0.44), mix=(0.80, 0.04, 0.08, 0.04, 0.02, 0.02),
+            week=(1.0, 1.2, 1.0, 1.2, 0.5, 1.0, 1.0), weekend_hard=2.5,
+        ),
+        Archetype(
+            "cyclist",
+            "Road cyclist: fit, rides most days and long at weekends, but cycling burns energy "
+            "without steps, so steps say little about the day.",
+            age=(22, 58), rhr=55, hrv=62, vo2max=13.5, steps=5200, sleep_h=7.3, sleep_eff=0.89,
+            levels=(0.06, 0.20, 0.32, 0.42), mix=(0.04, 0.82, 0.06, 0.04, 0.02, 0.02),
+            week=(0.8, 1.0, 1.0, 1.0, 0.6, 1.5, 1.5), weekend_hard=3.0,
+        ),
+        Archetype(
+            "gym_goer",
+            "Gym-goer: strength sessions on fixed weekdays plus some cardio; moderate effort, few "
+            "workout steps; mostly light and moderate days.",
+            age=(18, 45), rhr=62, hrv=52, vo2max=11.5, steps=7000, sleep_h=7.1, sleep_eff=0.88,
+            levels=(0.10, 0.32, 0.44, 0.14), mix=(0.10, 0.08, 0.66, 0.06, 0.05, 0.05),
+            week=(3.0, 0.4, 3.0, 0.4, 3.0, 0.8, 0.3),
+        ),
+        Archetype(
+            "sedentary",
+            "Office worker who rarely exercises: high resting HR, low HRV, few steps; mostly "
+            "sedentary and light days, almost never vigorous.",
+            age=(25, 60), rhr=73, hrv=30, vo2max=8.5, steps=3400, sleep_h=6.8, sleep_eff=0.85,
+            levels=(0.62, 0.32, 0.05, 0.01), mix=(0.05, 0.08, 0.07, 0.65, 0.0, 0.15),
+            week=(0.8, 0.8, 0.8, 0.8, 0.8, 1.6, 1.6), light_workout=0.15,
+        ),
+        Archetype(
+            "shift_worker",
+            "Nurse on a rotating 8-day roster (2 day shifts, 2 night shifts, 4 off): light but "
+            "busy shifts on their feet, short and poor sleep after nights, workouts on days off.",
+            age=(22, 55), rhr=68, hrv=38, vo2max=10.0, steps=6500, sleep_h=6.6, sleep_eff=0.84,
+            levels=(0.24, 0.46, 0.22, 0.08), mix=(0.15, 0.12, 0.22, 0.38, 0.03, 0.10),
+            light_workout=0.15, shift=True,
+        ),
+        Archetype(
+            "older_adult",
+            "Retired adult aged 65-85: low maximum HR and fitness, daily walks, yoga or a swim; "
+            "mostly sedentary and light days.",
+            age=(65, 85), rhr=69, hrv=24, vo2max=7.0, steps=4300, sleep_h=6.9, sleep_eff=0.82,
+            levels=(0.34, 0.50, 0.15, 0.01), mix=(0.0, 0.08, 0.04, 0.62, 0.10, 0.16),
+            light_workout=0.6,
+        ),
+    )
+}
+#: Shift-worker day kinds (day shift, night shift, day off): odds multipliers of each level.
+SHIFT_ODDS = np.array([[1.0, 2.5, 0.4, 0.3], [2.5, 1.0, 0.3, 0.2], [1.0, 0.8, 1.6, 1.6]])
+SHIFT_ROSTER = np.array([0, 0, 1, 1, 2, 2, 2, 2])  # D D N N O O O O
+
+
+@dataclass(frozen=True)
+class Feature:
+    """One daily feature: unit, meaning and the fixed population prior used to scale it."""
+
+    name: str
+    unit: str
+    mean: float  # prior population mean (part of the generator definition)
+    std: float  # prior population spread (part of the generator definition)
+    description: str
+    log: bool = False  # scale ln(1 + x) instead of x (mean and std are then of ln(1 + x))
+
+
+FEATURES: tuple[Feature, ...] = (
+    Feature("age", "years", 45.0, 17.0, "age of the user (profile, constant per user)"),
+    Feature("weight", "kg", 4.33, 0.17, "body weight (profile, constant per user)", log=True),
+    Feature("vo2max_est", "ml/kg/min", 38.0, 10.0, "the watch's daily VO2max estimate"),
+    Feature("resting_hr", "bpm", 64.0, 9.5, "resting heart rate, measured overnight"),
+    Feature("hrv_rmssd", "ms", 48.0, 24.0, "overnight heart-rate variability (RMSSD)"),
+    Feature("sleep_hours", "h", 6.9, 0.9, "sleep duration of the night before"),
+    Feature("sleep_efficiency", "fraction", 0.86, 0.05, "time asleep / time in bed"),
+    Feature("steps", "steps", 8.8, 0.65, "step count of the day", log=True),
+    Feature("active_minutes", "min", 3.5, 1.1, "minutes above ~3 METs, from HR and motion", log=True),
+    Feature("workout_minutes", "min", 2.0, 2.1, "length of the logged workout (0 if none)", log=True),
+    Feature("mean_hr", "bpm", 78.5, 9.0, "mean heart rate while awake"),
+    Feature("max_hr", "bpm", 128.0, 24.5, "highest heart rate of the day"),
+    Feature("active_calories", "kcal", 6.0, 0.8, "energy burnt above rest", log=True),
+    *(
+        Feature(f"workout_{w.name}", "0/1", 0.1, 0.3, f"the logged workout was {w.name}")
+        for w in WORKOUT_TYPES
+    ),
+)
+FEATURE_NAMES: tuple[str, ...] = tuple(f.name for f in FEATURES)
+N_FEATURES = len(FEATURES)
+_F_MEAN = np.array([f.mean for f in FEATURES])
+_F_STD = np.array([f.std for f in FEATURES])
+_F_LOG = np.array([f.log for f in FEATURES])
+
+#: Measurement-noise scales (multiplied by SyntheticConfig.feature_noise).
+NOISE: dict[str, float] = {
+    "step_bias": 0.08,  # per-user device step-count calibration (log sd)
+    "cal_bias": 0.06,  # per-user device calorie calibration (log sd)
+    "vo2_bias": 0.04,  # per-user VO2max-estimate bias (log sd)
+    "sleep": 0.3,  # h
+    "sleep_eff": 0.015,
+    "rhr": 1.5,  # bpm
+    "hrv": 0.15,  # log sd
+    "steps": 0.05,  # log sd
+    "active_frac": 0.3,  # log sd of the brisk share of everyday steps
+    "active": 5.0,  # min
+    "workout_min": 0.05,  # log sd
+    "mean_hr": 1.5,  # bpm
+    "max_hr": 0.04,  # fraction of heart-rate reserve
+    "calories": 0.05,  # log sd
+    "vo2": 0.03,  # log sd, day to day
+}
+#: Spread of personal traits around the archetype's prior (sd; "log" ones are log sd).
+SPREAD: dict[str, float] = {
+    "hr_max": 5.0,  # bpm around 208 - 0.7 * age
+    "rhr": 4.0,  # bpm
+    "hrv": 0.25,  # log
+    "vo2max": 0.10,  # log
+    "weight": 0.17,  # log, around 75 kg
+    "steps": 0.25,  # log, everyday steps
+    "effort": 0.04,  # fraction of heart-rate reserve: how hard they train
+    "levels": 30.0,  # Dirichlet concentration of the personal level shares (higher: closer)
+    "mix": 40.0,  # Dirichlet concentration of the personal workout-type mix
+}
+#: Hidden day-to-day variation of the activity load that no feature measures directly.
+CHORES_METMIN = 30.0  # median MET-minutes of chores, standing and fidgeting
+CHORES_SD = 0.3  # their log sd
+#: A day of level k aims at a load around LEVEL_LOAD[k] (log sd LEVEL_SD); the label is then
+#: computed from the load the day's behaviour actually produced.
+LEVEL_LOAD: tuple[float, float, float, float] = (105.0, 250.0, 480.0, 920.0)
+LEVEL_SD = 0.12
+LIGHT_TYPES = np.array([w.light for w in WORKOUT_TYPES], dtype=float)
+
+
+def scale(raw: np.ndarray) -> np.ndarray:
+    """Raw measurements (days, N_FEATURES) -> model features, by the fixed FEATURES priors."""
+    x = np.where(_F_LOG, np.log1p(np.maximum(raw, 0.0)), raw)
+    return ((x - _F_MEAN) / _F_STD).astype(np.float32)
+
+
+def unscale(X: np.ndarray) -> np.ndarray:
+    """Inverse of `scale`: model features back to raw measurements (float64)."""
+    x = X.astype(np.float64) * _F_STD + _F_MEAN
+    return np.where(_F_LOG, np.expm1(x), x)
