@@ -7,10 +7,10 @@ TORCH_VERSION := 2.13.0
 # The stamp changes whenever the dependency list changes, so `make` reinstalls then.
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml 2>/dev/null | cut -d' ' -f1)
 
-.PHONY: demo test test-all bench lint clean help
+.PHONY: demo test test-all bench clean help
 help:
 	@echo "make demo      set up .venv and run a local 8-node gossip federation (p2pfed launch)"
-	@echo "make test      set up .venv and run the fast test suite (+ architecture contracts)"
+	@echo "make test      set up .venv and run the fast test suite (incl. import-layer contracts)"
 	@echo "make test-all  also run tests marked slow"
 	@echo "make bench     run benchmarks/ and print ratios (see docs/benchmarks.md)"
 
@@ -35,11 +35,9 @@ demo: $(STAMP)
 	$(BIN)/p2pfed launch
 
 test: $(STAMP)
-	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
 
 test-all: $(STAMP)
-	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -m ''
 
 bench: $(STAMP)
