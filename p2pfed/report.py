@@ -78,10 +78,10 @@ def verdict(summary: Mapping[str, Any]) -> str:
     if not b or g is None or b["central"]["heldout_acc"] is None:
         return ""
     lo, ce = b["local_only"]["heldout_acc"], b["central"]["heldout_acc"]
-    return (
-        f"gossip beats local-only by {100 * (g - lo):+.1f} points and is "
-        f"{100 * (ce - g):.1f} points from central training, with no server and no data leaving any node"
-    )
+    vs_local = f"{100 * (g - lo):+.1f} points over local-only training"
+    gap = 100 * (ce - g)
+    vs_central = f"{gap:.1f} points below central training" if gap > 0.05 else f"level with central training ({-gap:+.1f} points)"
+    return f"gossip: {vs_local}, {vs_central}; no server, and no data left any node"
 
 
 def to_markdown(summary: Mapping[str, Any]) -> str:

@@ -72,3 +72,73 @@ def test_launch_rejects_bad_override_before_starting(tmp_path):
     r = p2pfed("launch", "--nodes", "2", "--topology", "ring", "--out", str(tmp_path / "r"), "--set", "gossip.nope=1")
     assert r.returncode == 2 and "unknown key" in r.stderr and "gossip.nope" in r.stderr
     assert not (tmp_path / "r").exists()  # nothing written
+
+
+def _node_pids(run_dir) -> list[int]:
+    """PIDs of node processes started from `run_dir` (scans /proc; Linux)."""
+    pids = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                cmd = open(f"/proc/{d}/cmdline", "rb").read().decode(errors="replace")
+            except OSError:
+                continue
+            if "node\0run" in cmd and str(run_dir) in cmd:
+                pids.append(int(d))
+    return pids
+
+
+def _wait_for(cond, timeout: float) -> bool:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def _start_launcher(out):
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "p2pfed", "launch", "--nodes", "3", "--topology", "ring", "--duration", "0", "--out", str(out), "--no-baselines"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    up = _wait_for(lambda: all((out / "state" / f"n{i}" / "metrics.jsonl").exists() for i in range(3)), 90)
+    assert up, "nodes did not come up"
+    return proc
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(180)
+def test_ctrl_c_stops_every_node_cleanly_and_still_summarises(tmp_path):
+    import signal
+
+    out = tmp_path / "run"
+    proc = _start_launcher(out)
+    assert len(_node_pids(out)) == 3
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 0, stderr
+    assert "interrupted" in stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["run"]["interrupted"] is True and summary["run"]["abnormal_exits"] == {}
+    assert _node_pids(out) == []
+    for i in range(3):
+        assert "stopped cleanly" in (out / "logs" / f"n{i}.log").read_text()
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(180)
+def test_nodes_exit_when_the_launcher_is_killed(tmp_path):
+    import signal
+
+    out = tmp_path / "run"
+    proc = _start_launcher(out)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=10)
+    assert _wait_for(lambda: _node_pids(out) == [], 20), "orphaned node processes"
+    for i in range(3):
+        assert "parent process" in (out / "logs" / f"n{i}.log").read_text()
