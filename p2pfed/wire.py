@@ -2,8 +2,9 @@
 
 Receive pipeline, cheapest check first (design.md section 5): frame count and sizes -> prefix and
 version -> header parse -> sender on the roster and recipient is me -> schema -> sequence number
-not replayed -> signature -> decrypt -> body fields -> payload dtype/shape/finite.  The replay
-mark is recorded only after everything passed, so forged messages cannot burn sequence numbers.
+not replayed -> signature (constant cost) -> decrypt (authenticates the body) -> body fields ->
+payload dtype/shape/finite.  The replay mark is recorded only after everything passed, so forged
+messages cannot burn sequence numbers.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import numpy as np
 from p2pfed import codec
 from p2pfed.codec import Fields, Header, Kind
 from p2pfed.config import WireConfig
-from p2pfed.crypto import SIGNATURE_BYTES, CryptoError, Keyring
+from p2pfed.crypto import BOX_OVERHEAD, SIGNATURE_BYTES, CryptoError, Keyring
 from p2pfed.errors import Reason, Rejected
 from p2pfed.sequence import ReplayGuard, SequenceCounter
 from p2pfed.types import Manifest
@@ -84,6 +85,8 @@ class Wire:
             raise Rejected(Reason.OVERSIZED, f"head {len(head)} / body {len(body)} bytes")
         if len(sig) != SIGNATURE_BYTES:
             raise Rejected(Reason.BAD_FRAMES, f"signature frame of {len(sig)} bytes")
+        if len(body) < BOX_OVERHEAD:
+            raise Rejected(Reason.BAD_FRAMES, f"body of {len(body)} bytes is shorter than a Box MAC")
         kind, h = codec.decode_head(bytes(head))
         if h.sender not in self.keyring or h.sender == self.node_id:
             raise Rejected(Reason.UNKNOWN_SENDER, h.sender)

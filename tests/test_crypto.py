@@ -63,13 +63,14 @@ def test_box_encrypts_to_the_recipient_only():
     assert a.encrypt("n1", b"x")[0] != a.encrypt("n1", b"x")[0]  # fresh nonce every time
 
 
-def test_signature_binds_head_and_body():
+def test_signature_binds_head_and_body_tag():
     fed = federation(2)
     a = Keyring(fed.identities["n0"], fed.public_keys)
     b = Keyring(fed.identities["n1"], fed.public_keys)
-    sig = a.sign(b"head", b"body")
-    b.verify("n0", b"head", b"body", sig)
-    for head, body in ((b"heaD", b"body"), (b"head", b"bodY"), (b"headb", b"ody")):
+    tag = bytes(range(16))
+    sig = a.sign(b"head", tag + b"ciphertext")
+    b.verify("n0", b"head", tag + b"ciphertext", sig)
+    for head, body in ((b"heaD", tag), (b"head", b"\xff" + tag[1:]), (b"headb", tag), (b"hea", b"d" + tag)):
         with pytest.raises(CryptoError):
             b.verify("n0", head, body, sig)
     with pytest.raises(CryptoError):

@@ -113,3 +113,34 @@ def test_any_flipped_byte_is_rejected(data):
     with pytest.raises(Rejected):
         b.open(bad)
     b.open(frames)
+
+
+def test_bodies_cannot_be_spliced_or_altered_past_the_signed_tag():
+    """The signature covers the head (with the nonce) and the body's MAC tag; decryption
+    authenticates the rest of the body, so no part of a body can be swapped or changed."""
+    a, b = FED.wire("n0"), FED.wire("n1")
+    _, m1 = a.seal(Kind.PUSH, "n1", Fields(weight=1.0), vector(seed=1), 0.0)
+    _, m2 = a.seal(Kind.PUSH, "n1", Fields(weight=1.0), vector(seed=2), 0.0)
+    assert rejected(b, [m1[0], m2[1], m1[2]]) is Reason.BAD_SIGNATURE  # other body, other tag
+    spliced = m1[1][:16] + m2[1][16:]  # keep the signed tag, swap the ciphertext
+    assert rejected(b, [m1[0], spliced, m1[2]]) is Reason.DECRYPT_FAILED
+    tail = bytearray(m1[1])
+    tail[-1] ^= 0x80
+    assert rejected(b, [m1[0], bytes(tail), m1[2]]) is Reason.DECRYPT_FAILED
+    assert rejected(b, [m1[0], m1[1][:15], m1[2]]) is Reason.BAD_FRAMES
+    b.open(m1)
+    b.open(m2)
+
+
+def test_signature_check_costs_the_same_for_any_body_size():
+    """Forgeries are rejected before any per-byte work: verify time must not grow with the body."""
+    import time
+
+    from p2pfed.crypto import signed_bytes
+
+    small, big = b"x" * 100, b"x" * (8 << 20)
+    assert len(signed_bytes(b"head", small)) == len(signed_bytes(b"head", big))
+    t0 = time.perf_counter()
+    for _ in range(200):
+        signed_bytes(b"head", big)
+    assert time.perf_counter() - t0 < 0.5  # 200 x 8 MiB would take seconds if hashed or copied
