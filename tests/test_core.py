@@ -245,3 +245,29 @@ def test_concurrent_exchanges_conserve_the_weighted_sum():
     for c in cores.values():
         np.testing.assert_allclose(c.params, target, atol=1e-4)
         assert c.counters.timeouts == 0
+
+
+def test_late_reply_is_merged_but_not_if_the_responder_did_not_merge():
+    fed = federation(2)
+    cfg = CoreConfig(**{**CFG.__dict__, "period": 1000.0, "heartbeat_interval": 1000.0, "peer_timeout": 5000.0})
+    cores = ring(fed, {"n0": vector(seed=1), "n1": vector(seed=2)}, {"n0": 1.0, "n1": 1.0}, cfg)
+    n0, n1 = cores["n0"], cores["n1"]
+    for c in cores.values():
+        c.start(0.0)
+    n0.liveness.heard("n1", 0.0)
+    (push,) = n0._push(0.0)
+    (reply,) = n1.on_message(0.1, push.frames)
+    n0.on_timer(10.0)  # the exchange times out before the reply arrives
+    assert n0.counters.timeouts == 1
+    n0.on_message(10.1, reply.frames)  # late, but the responder merged: average it in
+    np.testing.assert_allclose(n0.params, n1.params, atol=1e-6)
+    # a reply saying "could not merge" (ack 0) must never be merged, late or not
+    n1._peers["n0"].inc.reset()
+    (push2,) = n0._push(11.0)  # a delta n1 can no longer rebuild
+    n0.on_timer(20.0)
+    assert n0.counters.timeouts == 2
+    before = n0.params.copy()
+    (reply2,) = n1.on_message(20.1, push2.frames)
+    assert n1.counters.rejections["missing_reference"] == 1
+    n0.on_message(20.2, reply2.frames)
+    np.testing.assert_array_equal(n0.params, before)

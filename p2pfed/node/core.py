@@ -213,11 +213,11 @@ class NodeCore:
         pending = self._pending.pop(msg.fields.re, None)
         if x_peer is None:
             return [self._heartbeat(msg.sender, now, ack=0)]
-        if pending is None or pending[0] != msg.sender:
-            # late reply (exchange timed out) or unsolicited: a plain average is still sound
-            self.params = gossip.merge(self.params, self.weight, x_peer, msg.fields.weight)
-        elif msg.fields.ack != msg.fields.re:
+        if msg.fields.ack != msg.fields.re:
             return []  # the responder could not use our model: it did not merge, neither do we
+        if pending is None or pending[0] != msg.sender:
+            # late reply (our exchange had timed out): a plain average is still sound
+            self.params = gossip.merge(self.params, self.weight, x_peer, msg.fields.weight)
         else:
             # apply the exchange relative to the model we sent, so merges and training that
             # happened meanwhile are kept and the weighted sum of models is conserved exactly
