@@ -48,7 +48,7 @@ class ModelConfig:
     momentum: float = 0.0
     weight_decay: float = 0.0
     batch_size: int = 32
-    local_steps: int = 10  # SGD steps per gossip period
+    local_steps: int = 5  # SGD steps per gossip period (fewer steps between averagings: less drift)
     train_seed: int = 0  # mixed with the node id for batch sampling
 
 
@@ -86,7 +86,7 @@ class DataConfig:
 class GossipConfig:
     """Asynchronous push-pull gossip averaging (design.md section 4)."""
 
-    period: float = 1.0  # seconds between a node's own exchanges (plus jitter)
+    period: float = 0.5  # seconds between a node's own exchanges (plus jitter)
     jitter: float = 0.25  # +- fraction of the period, so nodes do not synchronise
     merge: str = "weighted"  # "weighted" (by training-set size) or "mean"
     exchange_timeout: float = 3.0  # give up on a reply after this long

@@ -35,7 +35,7 @@ def test_minimal_config_gets_defaults_and_resolves_paths(tmp_path):
     assert cfg.node.key == str(tmp_path / "k/a.key")
     assert cfg.node.roster == "/abs/roster.toml"
     assert cfg.node.state_dir == str(tmp_path / "state")
-    assert cfg.gossip.period == 1.0 and cfg.model.hidden == (64,)
+    assert cfg.gossip.period == 0.5 and cfg.model.local_steps == 5 and cfg.model.hidden == (64,)
 
 
 def test_overrides(tmp_path):

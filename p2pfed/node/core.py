@@ -65,13 +65,13 @@ class Envelope(Protocol):
 class CoreConfig:
     """The protocol parameters of the core (a projection of NodeConfig)."""
 
-    period: float = 1.0
+    period: float = 0.5
     jitter: float = 0.25
     merge: str = "weighted"
     exchange_timeout: float = 3.0
     heartbeat_interval: float = 1.0
     peer_timeout: float = 4.0
-    local_steps: int = 10
+    local_steps: int = 5
 
     @classmethod
     def from_node_config(cls, cfg: NodeConfig) -> CoreConfig:
