@@ -7,8 +7,9 @@ TORCH_VERSION := 2.13.0
 # The stamp changes whenever the dependency list changes, so `make` reinstalls then.
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml 2>/dev/null | cut -d' ' -f1)
 
-.PHONY: demo test test-all bench clean help
+.PHONY: install demo test test-all bench clean help
 help:
+	@echo "make install   set up .venv only (CPU-only torch + p2pfed + dev tools)"
 	@echo "make demo      set up .venv and run a local 8-node gossip federation (p2pfed launch)"
 	@echo "make test      set up .venv and run the fast test suite (incl. import-layer contracts)"
 	@echo "make test-all  also run tests marked slow"
@@ -30,6 +31,8 @@ $(STAMP): pyproject.toml
 	@$(BIN)/python -c 'import torch, sys; sys.exit("error: a CUDA build of torch got installed; remove .venv and retry" if torch.version.cuda else 0)'
 	@! $(BIN)/pip list 2>/dev/null | grep -qi '^nvidia-' || { echo "error: CUDA packages were installed into $(VENV); remove it and retry"; exit 1; }
 	touch $@
+
+install: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/p2pfed launch

@@ -36,6 +36,7 @@ class NodeState:
     replay_marks: dict[str, int] = field(default_factory=dict)
     counters: dict[str, Any] = field(default_factory=dict)
     optimizer: dict[str, np.ndarray] = field(default_factory=dict)
+    samples_drawn: int = 0  # position in the learner's minibatch stream
     saved_at: float = 0.0
     started: int = 0  # how many times this node has started from this state
 
@@ -55,6 +56,7 @@ def save_state(state_dir: str | Path, state: NodeState) -> Path:
         "saved_at": state.saved_at,
         "started": state.started,
         "optimizer": sorted(state.optimizer),
+        "samples_drawn": state.samples_drawn,
     }
     arrays: dict[str, np.ndarray] = {
         "params": np.ascontiguousarray(state.params, dtype="<f4"),
@@ -111,6 +113,7 @@ def load_state(state_dir: str | Path, node_id: str, schema: str) -> NodeState | 
         replay_marks={str(k): int(v) for k, v in meta.get("replay_marks", {}).items()},
         counters=dict(meta.get("counters", {})),
         optimizer=optimizer,
+        samples_drawn=int(meta.get("samples_drawn", 0)),
         saved_at=float(meta.get("saved_at", 0.0)),
         started=int(meta.get("started", 0)),
     )

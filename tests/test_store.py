@@ -21,6 +21,7 @@ def state(**kw) -> NodeState:
         replay_marks={"n1": 9},
         counters={"exchanges": 3, "rejections": {"replay": 1}},
         optimizer={"m0": np.ones(3, "<f4")},
+        samples_drawn=4096,
         saved_at=1.0,
         started=2,
     )
@@ -33,7 +34,7 @@ def test_round_trip(tmp_path):
     got = load_state(tmp_path, "n0", "abc")
     assert got is not None
     np.testing.assert_array_equal(got.params, np.arange(10))
-    assert (got.age, got.seq_reserved, got.replay_marks, got.started) == (5, 123, {"n1": 9}, 2)
+    assert (got.age, got.seq_reserved, got.replay_marks, got.started, got.samples_drawn) == (5, 123, {"n1": 9}, 2, 4096)
     assert got.counters["rejections"] == {"replay": 1}
     np.testing.assert_array_equal(got.optimizer["m0"], np.ones(3))
     assert (tmp_path / STATE_FILE).stat().st_mode & 0o777 == 0o600

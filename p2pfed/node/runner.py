@@ -74,6 +74,7 @@ class StateCheckpoint:
             replay_marks=self.wire.replay.marks(),
             counters=core.counters.as_dict(),
             optimizer=self.learner.state_arrays(),
+            samples_drawn=self.learner.samples_drawn,
             saved_at=time.time(),
             started=self.started,
         )
@@ -128,8 +129,9 @@ def assemble(
     resumed = state is not None
     if state is None:
         state = NodeState(node_id=node_id, schema=manifest.schema, params=learner.initial_params())
-    elif state.optimizer:
+    else:
         learner.load_state_arrays(state.optimizer)
+        learner.samples_drawn = state.samples_drawn
     seq = SequenceCounter.resume(state.seq_reserved or None, clock())
     replay = ReplayGuard(cfg.wire.replay_window, state.replay_marks)
     keyring = Keyring(identity, {m.id: m.public_key_bytes for m in roster.members})

@@ -95,10 +95,6 @@ class MemoryTransport:
             return False
         return self.network._deliver(self.node_id, peer, frames)
 
-    def inject(self, hint: str, frames: Sequence[bytes]) -> None:
-        """Deliver raw frames as if from `hint` (for tests of hostile input)."""
-        self._put(Incoming(hint, [bytes(f) for f in frames]))
-
     async def recv(self) -> Incoming:
         if self.closed:
             raise ConnectionError("transport closed")
