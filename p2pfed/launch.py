@@ -78,7 +78,6 @@ class Proc:
     config: Path
     log_path: Path
     popen: subprocess.Popen[bytes] | None = None
-    starts: int = 0
 
     @property
     def running(self) -> bool:
@@ -179,7 +178,6 @@ class LocalFederation:
                 start_new_session=True,  # Ctrl-C reaches the launcher, which stops nodes in order
                 env={**os.environ, "PYTHONUNBUFFERED": "1"},
             )
-        p.starts += 1
 
     def start_all(self) -> None:
         for node_id in self.ids:

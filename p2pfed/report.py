@@ -50,7 +50,8 @@ def summarize(
 _NODE_KEYS = ("local_acc", "heldout_acc", "exchanges", "train_steps", "bytes_out", "timeouts", "alive", "rejections", "elapsed")
 
 
-def _pct(v: float | None) -> str:
+def pct(v: float | None) -> str:
+    """An accuracy as a percentage with one decimal, "n/a" when missing."""
     return "n/a" if v is None else f"{100 * v:.1f}%"
 
 
@@ -60,14 +61,14 @@ def comparison_rows(summary: Mapping[str, Any]) -> list[tuple[str, str, str]]:
     rows = [
         (
             "gossip (p2pfed, mean over nodes)",
-            f"{_pct(g['heldout_acc']['mean'])} (min {_pct(g['heldout_acc']['min'])})",
-            _pct(g["local_acc"]["mean"]),
+            f"{pct(g['heldout_acc']['mean'])} (min {pct(g['heldout_acc']['min'])})",
+            pct(g["local_acc"]["mean"]),
         )
     ]
     b = summary.get("baselines")
     if b:
-        rows.append(("each node alone (local-only)", _pct(b["local_only"]["heldout_acc"]), _pct(b["local_only"]["local_acc"])))
-        rows.append(("one model on everyone's data (central)", _pct(b["central"]["heldout_acc"]), _pct(b["central"]["local_acc"])))
+        rows.append(("each node alone (local-only)", pct(b["local_only"]["heldout_acc"]), pct(b["local_only"]["local_acc"])))
+        rows.append(("one model on everyone's data (central)", pct(b["central"]["heldout_acc"]), pct(b["central"]["local_acc"])))
     return rows
 
 
@@ -105,7 +106,7 @@ def to_markdown(summary: Mapping[str, Any]) -> str:
     ]
     for n, r in summary["per_node"].items():
         rej = sum((r.get("rejections") or {}).values())
-        lines.append(f"| {n} | {_pct(r['heldout_acc'])} | {_pct(r['local_acc'])} | {r['exchanges']} | {r['train_steps']} | {rej} |")
+        lines.append(f"| {n} | {pct(r['heldout_acc'])} | {pct(r['local_acc'])} | {r['exchanges']} | {r['train_steps']} | {rej} |")
     return "\n".join(lines) + "\n"
 
 

@@ -13,7 +13,7 @@ from rich.table import Table
 
 from p2pfed.launch import LaunchSpec, LocalFederation
 from p2pfed.log import setup_logging
-from p2pfed.report import comparison_rows, summarize, verdict, write_summary
+from p2pfed.report import comparison_rows, pct, summarize, verdict, write_summary
 
 console = Console(stderr=True)
 
@@ -96,21 +96,14 @@ def launch(
     console.print(f"summary: {jpath} and {mpath}")
 
 
-def _fmt(v: Any) -> str:
-    return "-" if v is None else f"{100 * v:.1f}%"
-
-
 def _table(fed: LocalFederation, elapsed: float, duration: float) -> Table:
     snap = fed.snapshot()
     exited = fed.exited()
-    accs = [r["heldout_acc"] for r in snap.values() if r.get("heldout_acc") is not None]
-    local = [r["local_acc"] for r in snap.values() if r.get("local_acc") is not None]
-    mean = (lambda xs: sum(xs) / len(xs) if xs else None)
+    g = summarize(snap)["gossip"]
     total = f"/{duration:.0f}s" if duration else "s"
     t = Table(
-        title=f"{elapsed:.0f}{total} | mean accuracy: held-out people {_fmt(mean(accs))}, own data {_fmt(mean(local))} | "
-        f"exchanges {sum(r.get('exchanges', 0) for r in snap.values())} | "
-        f"rejected {sum(sum((r.get('rejections') or {}).values()) for r in snap.values())}",
+        title=f"{elapsed:.0f}{total} | mean accuracy: held-out people {pct(g['heldout_acc']['mean'])}, "
+        f"own data {pct(g['local_acc']['mean'])} | exchanges {g['exchanges']} | rejected {sum(g['rejections'].values())}",
         title_justify="left",
     )
     for col in ("node", "status", "held-out acc", "own acc", "exchanges", "steps", "alive nbrs", "rejected"):
@@ -123,8 +116,8 @@ def _table(fed: LocalFederation, elapsed: float, duration: float) -> Table:
         t.add_row(
             i,
             status,
-            _fmt(r.get("heldout_acc")),
-            _fmt(r.get("local_acc")),
+            pct(r.get("heldout_acc")) if r else "-",
+            pct(r.get("local_acc")) if r else "-",
             str(r.get("exchanges", "-")),
             str(r.get("train_steps", "-")),
             f"{r.get('alive', '-')}/{r.get('neighbours', '-')}",

@@ -124,8 +124,7 @@ def load_local(cfg: DataConfig, root: Path | None = None) -> LocalData:
         subjects = [int(s) for s in cfg.users]
         people = [(s, d.X[d.subject == s], d.y[d.subject == s]) for s in subjects]
         train, test, rows = _assemble(people, cfg, mode)
-        meta = {"source": "npz", "path": str(path), "subjects": subjects, "rows": rows}
-        meta["standardize"] = mode
+        meta = {"source": "npz", "path": str(path), "subjects": subjects, "rows": rows, "standardize": mode}
         info = DataInfo(d.info.n_classes, d.info.input_shape, d.info.feature_names, d.info.label_names)
     log.debug("loaded %d train and %d test rows (%s)", len(train), len(test), meta)
     return LocalData(

@@ -53,8 +53,11 @@ def resolve_neighbours(cfg: NodeConfig, roster: Roster) -> tuple[str, ...]:
 class StateCheckpoint:
     """Writes the node's state atomically every `interval` s, and at once when seqs need it."""
 
-    def __init__(self, cfg: NodeConfig, wire: Wire, learner: TorchLearner, started: int) -> None:
+    def __init__(
+        self, cfg: NodeConfig, wire: Wire, learner: TorchLearner, started: int, clock: Callable[[], float] = time.time
+    ) -> None:
         self.dir = cfg.node.state_dir
+        self.clock = clock
         self.interval = cfg.runtime.checkpoint_interval
         self.wire = wire
         self.learner = learner
@@ -75,12 +78,12 @@ class StateCheckpoint:
             counters=core.counters.as_dict(),
             optimizer=self.learner.state_arrays(),
             samples_drawn=self.learner.samples_drawn,
-            saved_at=time.time(),
+            saved_at=self.clock(),
             started=self.started,
         )
         save_state(self.dir, state)
         self.wire.seq.persisted()
-        self.last = time.time()
+        self.last = state.saved_at
 
 
 @dataclass
@@ -159,7 +162,7 @@ def assemble(
         transport: Transport = zt
     else:
         transport = transport_factory(listen, addresses, max_msg)
-    checkpoint = StateCheckpoint(cfg, wire, learner, started=state.started + 1)
+    checkpoint = StateCheckpoint(cfg, wire, learner, started=state.started + 1, clock=clock)
     checkpoint.save(core)  # persist the new sequence reservation before sending anything
     metrics_file = cfg.runtime.metrics_file or str(Path(cfg.node.state_dir) / "metrics.jsonl")
     driver = NodeDriver(
