@@ -89,7 +89,9 @@ class ReplayWindow:
             raise ValueError(f"sequence number {seq} was not acceptable")
         if seq > self._high:
             shift = seq - self._high
-            self._bits = ((self._bits << shift) | 1) & ((1 << self.size) - 1)
+            # a jump past the window (e.g. a restarted sender, whose numbers resume above the
+            # clock in microseconds) clears it; never build a `shift`-bit integer
+            self._bits = 1 if shift >= self.size else ((self._bits << shift) | 1) & ((1 << self.size) - 1)
             self._high = seq
         else:
             self._bits |= 1 << (self._high - seq)
