@@ -40,6 +40,7 @@ class Kind(enum.IntEnum):
     HEARTBEAT = 1  # liveness + acknowledgements, no model
     PUSH = 2  # initiator's model (delta or keyframe); asks for a REPLY
     REPLY = 3  # responder's model, answering a PUSH
+    MODEL = 4  # one-way model (gossip-age, D-PSGD, push-sum, Epidemic Learning); no reply expected
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,7 @@ class Fields:
     weight: float = 1.0  # merge weight of the sender's model
     age: int = 0  # local training steps behind the sender's model
     re: int = 0  # REPLY only: seq of the PUSH being answered
+    round: int = 0  # MODEL only: the synchronous round the model belongs to (0 when unused)
 
 
 _HEADER_KEYS = {"sender": str, "recipient": str, "seq": int, "sent_at": float, "schema": str, "nonce": bytes}
@@ -70,11 +72,12 @@ _FIELD_KEYS = {
     Kind.HEARTBEAT: ("ack",),
     Kind.PUSH: ("ack", "base", "weight", "age", "dtype", "n"),
     Kind.REPLY: ("ack", "base", "weight", "age", "dtype", "n", "re"),
+    Kind.MODEL: ("ack", "base", "weight", "age", "dtype", "n", "round"),
 }
 
 
 def has_payload(kind: Kind) -> bool:
-    return kind in (Kind.PUSH, Kind.REPLY)
+    return kind in (Kind.PUSH, Kind.REPLY, Kind.MODEL)
 
 
 # --- head --------------------------------------------------------------------------------------
@@ -129,6 +132,8 @@ def encode_body(kind: Kind, fields: Fields, payload: np.ndarray | None = None) -
         d.update(base=fields.base, weight=float(fields.weight), age=fields.age, dtype=PARAM_DTYPE.str, n=int(vec.size))
         if kind is Kind.REPLY:
             d["re"] = fields.re
+        elif kind is Kind.MODEL:
+            d["round"] = fields.round
         packed = msgpack.packb(d, use_bin_type=True)
         return b"".join((_U32.pack(len(packed)), packed, memoryview(vec).cast("B")))
     packed = msgpack.packb(d, use_bin_type=True)
@@ -146,7 +151,7 @@ def decode_body(kind: Kind, plaintext: bytes, manifest: Manifest) -> tuple[Field
     expected = _FIELD_KEYS[kind]
     if set(raw) != set(expected):
         raise Rejected(Reason.BAD_BODY, f"fields {sorted(map(str, raw))} for {kind.name}")
-    for key in ("ack", "base", "age", "n", "re"):
+    for key in ("ack", "base", "age", "n", "re", "round"):
         if key in raw and (not isinstance(raw[key], int) or isinstance(raw[key], bool) or not 0 <= raw[key] <= _MAX_INT):
             raise Rejected(Reason.BAD_BODY, f"{key} is not a non-negative integer")
     if not has_payload(kind):
@@ -168,7 +173,9 @@ def decode_body(kind: Kind, plaintext: bytes, manifest: Manifest) -> tuple[Field
     vec = np.frombuffer(data, dtype=manifest.dtype)
     if not np.isfinite(vec).all():
         raise Rejected(Reason.NON_FINITE, "payload contains NaN or Inf")
-    fields = Fields(ack=raw["ack"], base=raw["base"], weight=float(weight), age=raw["age"], re=raw.get("re", 0))
+    fields = Fields(
+        ack=raw["ack"], base=raw["base"], weight=float(weight), age=raw["age"], re=raw.get("re", 0), round=raw.get("round", 0)
+    )
     return fields, vec
 
 

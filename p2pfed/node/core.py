@@ -33,6 +33,9 @@ from p2pfed.wire import Message
 
 log = logging.getLogger(__name__)
 
+#: Rejection reason for a valid message of a kind this node's algorithm never uses (mixed federation).
+WRONG_ALGORITHM = "wrong_algorithm"
+
 
 @dataclass(frozen=True)
 class Send:
@@ -193,6 +196,9 @@ class NodeCore:
         peer.out.acked(msg.fields.ack)
         if msg.kind is Kind.HEARTBEAT:
             return []
+        if msg.kind is Kind.MODEL:  # a one-way model: the sender runs another algorithm
+            self._rejected(WRONG_ALGORITHM, f"{msg.sender} sent a one-way MODEL message; all members must run one algorithm")
+            return []
         assert msg.payload is not None
         x_peer = peer.inc.decode(msg.seq, msg.fields.base, msg.payload)
         if x_peer is None:
@@ -239,6 +245,10 @@ class NodeCore:
 
     def alive_neighbours(self, now: float) -> list[str]:
         return self.liveness.alive(now)
+
+    def model(self) -> np.ndarray:
+        """The node's current model estimate (its `params`)."""
+        return self.params
 
     # --- internals ----------------------------------------------------------------------------------
 
@@ -289,9 +299,10 @@ class NodeCore:
         self.counters.bytes_out += sum(len(f) for f in frames)
         return Send(peer, frames)
 
-    def _rejected(self, reason: Reason, detail: str) -> None:
-        self.counters.reject(reason.value)
-        n = self.counters.rejections[reason.value]
+    def _rejected(self, reason: Reason | str, detail: str) -> None:
+        key = reason.value if isinstance(reason, Reason) else reason
+        self.counters.reject(key)
+        n = self.counters.rejections[key]
         # every rejection is counted; the log gets the 1st, 2nd, 4th, 8th... of each reason
         level = logging.WARNING if n & (n - 1) == 0 else logging.DEBUG
-        log.log(level, "rejected a message (%s, %d so far): %s", reason.value, n, detail)
+        log.log(level, "rejected a message (%s, %d so far): %s", key, n, detail)
