@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from p2pfed.config import DataConfig
+from p2pfed.config import DataConfig, build
 from p2pfed.data import data_info, load_heldout, load_local, synthetic
 from p2pfed.data.split import n_test_rows, split_person
 from p2pfed.data.standardize import person_stats, resolve_mode, standardize_all
@@ -176,7 +177,13 @@ def test_load_local_npz_standardizes_each_person_alone(tmp_path: Path) -> None:
     cfg = DataConfig(source="npz", path=str(path), users=(2, 3))
     d = load_local(cfg)
     assert d.meta == {
-        "source": "npz", "path": str(path), "subjects": [2, 3], "rows": [20, 20], "standardize": "person"
+        "source": "npz",
+        "path": str(path),
+        "partition": "person",
+        "subjects": [2, 3],
+        "group": "subject 2+subject 3",
+        "rows": [20, 20],
+        "standardize": "person",
     }
     assert d.n_classes == 3 and d.input_shape == (4,)
     n_train = 20 - n_test_rows(20, cfg.test_fraction)
@@ -231,3 +238,25 @@ def test_tiny_hapt_node() -> None:
     assert np.bincount(d.test.y).tolist() == [2] * 6  # stratified: 1 test row per class and person
     np.testing.assert_allclose(d.train.X[:18].mean(axis=0), 0.0, atol=1e-4)
     assert np.isfinite(d.train.X).all() and np.isfinite(d.test.X).all()
+
+
+def test_partition_and_task_from_toml() -> None:
+    doc = tomllib.loads(
+        """
+        source = "synthetic"
+        [partition]
+        scheme = "dirichlet"
+        nodes = 4
+        index = 2
+        alpha = 0.1
+        [synthetic]
+        task = "risk"
+        archetype_mix = [0.8, 0.04, 0.04, 0.04, 0.04, 0.04]
+        """
+    )
+    cfg = build(DataConfig, doc, source="node.toml", path="data")
+    assert cfg.partition.scheme == "dirichlet" and cfg.partition.nodes == 4 and cfg.partition.alpha == 0.1
+    d = load_local(cfg)
+    assert d.meta["partition"] == "dirichlet" and d.meta["node"] == 2 and d.meta["users"] == [0, 1, 2, 3]
+    assert d.n_classes == 3 and d.label_names == ("low", "elevated", "high")
+    assert str(d.meta["group"]).startswith("mostly ")

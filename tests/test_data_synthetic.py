@@ -205,3 +205,107 @@ def test_any_user_is_well_formed(seed: int, index: int, days: int, skew: float, 
     assert np.isfinite(u.X).all() and np.all(u.load > 0)
     assert u.y.min() >= 0 and u.y.max() < S.N_CLASSES
     assert u.archetype in S.ARCHETYPES
+
+
+# ---- the health-risk task ------------------------------------------------------------------------
+
+RISK = dataclasses.replace(CFG, task="risk")
+
+
+def test_risk_task_changes_only_the_labels() -> None:
+    act, risk = S.generate_user(CFG, 0, 4), S.generate_user(RISK, 0, 4)
+    np.testing.assert_array_equal(act.X, risk.X)
+    np.testing.assert_array_equal(act.y, act.activity)
+    np.testing.assert_array_equal(risk.y, risk.risk)
+    np.testing.assert_array_equal(act.risk, risk.risk)  # both labels are always computed
+    assert risk.y.min() >= 0 and risk.y.max() < S.N_RISK_CLASSES
+    assert S.n_classes(RISK) == 3 and S.label_names(RISK) == ("low", "elevated", "high")
+    assert S.n_classes(CFG) == 4 and S.label_names(CFG) == S.LABEL_NAMES
+
+
+def test_risk_follows_its_score_without_label_noise() -> None:
+    u = S.generate_user(dataclasses.replace(RISK, label_noise=0.0), 0, 5)
+    np.testing.assert_array_equal(u.y, np.searchsorted(S.RISK.thresholds, u.risk_score, side="right"))
+
+
+def _risk_shares(archetype: str) -> np.ndarray:
+    cfg = dataclasses.replace(RISK, archetypes=(archetype,), label_noise=0.0)
+    y = np.concatenate([u.y for u in S.generate_users(cfg, 0, range(30))])
+    return np.bincount(y, minlength=3) / len(y)
+
+
+def test_risk_is_skewed_by_archetype_and_varies_from_day_to_day() -> None:
+    run, old, sed = _risk_shares("runner"), _risk_shares("older_adult"), _risk_shares("sedentary")
+    assert run[0] > 0.8 and run[2] < 0.02
+    assert old[2] > 0.5 and old[0] < 0.05
+    assert sed[0] < 0.1 and sed[1] > 0.4
+    users = S.generate_users(RISK, 0, range(60))
+    y = np.concatenate([u.y for u in users])
+    assert (np.bincount(y, minlength=3) / len(y)).min() > 0.15  # every class is common
+    # a person's risk moves with their nights, strain and recent activity: many users span two classes
+    spans = [np.sort(np.bincount(u.y, minlength=3))[-2] / u.days > 0.1 for u in users]
+    assert np.mean(spans) > 0.4
+
+
+def test_risk_rises_with_strain() -> None:
+    """Night shifts (higher resting HR, lower HRV, short sleep) raise the shift worker's daily risk."""
+    cfg = dataclasses.replace(RISK, archetypes=("shift_worker",), label_noise=0.0, feature_noise=0.0)
+    rhr = S.FEATURE_NAMES.index("resting_hr")
+    for u in S.generate_users(cfg, 0, range(5)):
+        raw = S.unscale(u.X)
+        high = raw[:, rhr] > np.median(raw[:, rhr])
+        assert u.risk_score[high].mean() > u.risk_score[~high].mean() + 0.3
+
+
+# ---- population mix --------------------------------------------------------------------------------
+
+MIX = dataclasses.replace(CFG, archetype_mix=(0.8, 0.04, 0.04, 0.04, 0.04, 0.04))
+
+
+def test_archetype_mix_is_deterministic_and_close_in_every_window() -> None:
+    names = [S.archetype_of(MIX, 0, i) for i in range(300)]
+    assert names == [S.archetype_of(MIX, 0, i) for i in range(300)]
+    assert names != [S.archetype_of(MIX, 1, i) for i in range(300)]
+    for n in (10, 50):
+        for start in range(0, 250, 7):
+            runners = names[start : start + n].count("runner")
+            assert abs(runners - 0.8 * n) <= 2
+    assert set(names) == set(S.ARCHETYPES)
+    assert [S.generate_user(MIX, 0, i).archetype for i in range(10)] == names[:10]
+
+
+def test_archetype_mix_with_a_restricted_population() -> None:
+    three = ("sedentary", "cyclist", "older_adult")
+    cfg = dataclasses.replace(CFG, archetypes=three, archetype_mix=(1, 3, 0))
+    names = [S.archetype_of(cfg, 2, i) for i in range(200)]
+    assert set(names) == {"sedentary", "cyclist"} and abs(names.count("cyclist") - 150) <= 2
+    assert S.mix_weights(cfg) == {"sedentary": 0.25, "cyclist": 0.75, "older_adult": 0.0}
+
+
+def test_equal_or_no_mix_is_the_round_robin_default() -> None:
+    equal = dataclasses.replace(CFG, archetype_mix=(2.0,) * 6)
+    assert S.mix_weights(equal) is None and S.mix_weights(CFG) is None
+    assert [S.archetype_of(equal, 3, i) for i in range(12)] == [S.archetype_of(CFG, 3, i) for i in range(12)]
+
+
+def test_heldout_users_stay_equally_mixed() -> None:
+    held = [S.archetype_of(MIX, 0, i, S.HELDOUT_STREAM) for i in range(12)]
+    assert sorted(held) == sorted(list(S.ARCHETYPES) * 2)
+    only = dataclasses.replace(CFG, archetype_mix=(0.9, 0.1, 0, 0, 0, 0))
+    assert {S.archetype_of(only, 0, i, S.HELDOUT_STREAM) for i in range(6)} == {"runner", "cyclist"}
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        ({"task": "sleep"}, "data.synthetic.task must be one of 'activity', 'risk'"),
+        ({"archetype_mix": (1.0, 2.0)}, r"has 2 weight\(s\) but there are 6 archetypes"),
+        ({"archetype_mix": (1.0, -1.0, 1, 1, 1, 1)}, "finite and >= 0"),
+        ({"archetype_mix": (1.0, float("nan"), 1, 1, 1, 1)}, "finite and >= 0"),
+        ({"archetype_mix": (0,) * 6}, "at least one weight must be > 0"),
+        ({"archetypes": ("runner", "runner"), "archetype_mix": (1, 1)}, "lists an archetype twice"),
+    ],
+)
+def test_invalid_task_and_mix(change: dict, match: str) -> None:
+    with pytest.raises(DataError, match=match):
+        S.generate_user(dataclasses.replace(CFG, **change), 0, 0)

@@ -1,4 +1,17 @@
-"""Read person-partitioned data from any .npz with X, y and subject, validating every array."""
+"""Read person-partitioned data from any .npz with X, y and subject, validating every array.
+
+The format (``np.savez``; nothing in it may need pickle):
+
+- ``X``: float (or integer) array (n, ...): one row per sample, e.g. (n, features) or raw
+  windows (n, channels, time); another key can be chosen with ``data.x_key`` (e.g. ``X_raw``);
+- ``y``: integer labels 0..C-1, shape (n,) (whole-valued floats are accepted);
+- ``subject``: integer person id per row, shape (n,): one node per subject;
+- optional: ``label_names`` (C strings; fixes C even if a class is absent), ``feature_names``
+  (one per column of a (n, d) X) and ``channels`` (one per channel of (n, c, t) windows).
+
+Other keys are ignored (``is_test``, ``raw_start``...). ``p2pfed data convert-uci-har`` writes
+this format from the official UCI HAR download.
+"""
 
 from __future__ import annotations
 
@@ -182,6 +195,12 @@ def read_info(path: str | Path, x_key: str = "X") -> NpzInfo:
     """Validate the file's labels, subjects and X shape, and describe it (X is not loaded)."""
     with _open(path) as z:
         return _read_meta(z, path, x_key)[0]
+
+
+def read_labels(path: str | Path, x_key: str = "X") -> tuple[NpzInfo, np.ndarray, np.ndarray]:
+    """The file's NpzInfo plus its validated labels and subject ids (X is not loaded)."""
+    with _open(path) as z:
+        return _read_meta(z, path, x_key)
 
 
 def list_subjects(path: str | Path) -> tuple[int, ...]:

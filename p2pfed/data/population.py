@@ -6,8 +6,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+#: Labelling tasks: "activity" (the day's activity level) and "risk" (the day's health-risk class).
+TASKS: tuple[str, ...] = ("activity", "risk")
 LABEL_NAMES: tuple[str, ...] = ("sedentary", "light", "moderate", "vigorous")
 N_CLASSES = len(LABEL_NAMES)
+RISK_LABEL_NAMES: tuple[str, ...] = ("low", "elevated", "high")
+N_RISK_CLASSES = len(RISK_LABEL_NAMES)
 #: Activity-load class boundaries in MET-minutes above rest per day.
 LOAD_THRESHOLDS: tuple[float, float, float] = (180.0, 350.0, 650.0)
 
@@ -206,3 +210,40 @@ def unscale(X: np.ndarray) -> np.ndarray:
     """Inverse of `scale`: model features back to raw measurements (float64)."""
     x = X.astype(np.float64) * _F_STD + _F_MEAN
     return np.where(_F_LOG, np.expm1(x), x)
+
+
+@dataclass(frozen=True)
+class RiskModel:
+    """Weights of the daily health-risk score (points; higher = worse) and its class boundaries.
+
+    A day's score adds a *chronic* part, fixed per person (age, body weight, fitness and baseline
+    resting HR relative to population reference values), a *habitual* part (the person's activity
+    load over the past weeks) and an *acute* part (today's resting HR above and HRV below the
+    person's own baseline, and short or poor sleep): the signs of strain, illness or overreaching
+    that wearables use for readiness and health alerts. The score is computed from the true
+    physiology, before the wearable's measurement noise; the class is 0 low below
+    ``thresholds[0]``, 1 elevated, 2 high from ``thresholds[1]``.
+    """
+
+    age: float = 0.015  # per year above `age_ref`
+    age_ref: float = 45.0
+    weight: float = 1.0  # per unit of ln(weight / 75 kg)
+    fitness: float = 0.15  # per MET of VO2max below `vo2_ref`
+    vo2_ref: float = 10.5
+    rhr: float = 0.03  # per bpm of baseline resting HR above `rhr_ref`
+    rhr_ref: float = 64.0
+    habit: float = 0.5  # per unit of ln(`load_ref` / past weeks' mean daily load)
+    load_ref: float = 350.0  # MET-minutes above rest per day
+    habit_memory: float = 0.93  # daily decay of the past-weeks' load average (~10-day half-life)
+    rhr_up: float = 0.25  # per bpm of today's resting HR above the personal baseline
+    hrv_down: float = 2.5  # per unit of ln(personal baseline HRV / today's HRV)
+    short_sleep: float = 0.7  # per hour of sleep below `sleep_ref`
+    sleep_ref: float = 7.0
+    poor_sleep: float = 8.0  # per unit of sleep efficiency below `eff_ref`
+    eff_ref: float = 0.85
+    #: Class boundaries, set so that the default population has about 38 % low, 37 % elevated
+    #: and 25 % high days; runners are ~93 % low, older adults ~69 % high (see the tests).
+    thresholds: tuple[float, float] = (-0.4, 1.5)
+
+
+RISK = RiskModel()

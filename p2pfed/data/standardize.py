@@ -1,4 +1,4 @@
-"""Per-person standardization: a person's features scaled by that person's own statistics."""
+"""Per-person standardization: a person's (or a node's) features scaled by their own statistics."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ _EPS = 1e-6
 
 
 def resolve_mode(mode: str, source: str) -> str:
-    """Check data.standardize; "auto" -> "person" for npz data, "none" for synthetic data.
+    """Check data.standardize; "auto" -> "person" for file data (npz, uci-har), "none" for synthetic.
 
     Synthetic features are already scaled by fixed population priors, and per-person scaling
     would erase the between-person level differences that absolute activity classes depend on.

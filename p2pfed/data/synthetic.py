@@ -2,8 +2,8 @@
 
 Each user is generated from ``(seed, stream, index)`` alone: a node that holds user 3 never
 computes anything about user 4, and held-out evaluation users (stream 1) are never a node's user
-(stream 0). Archetypes are dealt round robin over a permutation drawn from ``(seed, stream)``,
-so any six consecutive users cover all six archetypes.
+(stream 0). By default archetypes are dealt round robin over a permutation drawn from
+``(seed, stream)``, so any six consecutive users cover all six archetypes.
 
 How a user is made:
 
@@ -15,18 +15,34 @@ How a user is made:
 2. Per day the user aims at an activity level (by their level shares, their weekly routine and,
    for shift workers, their roster), i.e. a target *activity load* in MET-minutes above rest
    around ``LEVEL_LOAD``. They reach it with everyday steps and chores and, on active days, a
-   workout of their own kind, effort and fitness; the load the day actually produced decides the
-   label: 0 sedentary below ``LOAD_THRESHOLDS[0]``, 1 light, 2 moderate, 3 vigorous above
-   ``LOAD_THRESHOLDS[2]``.
+   workout of their own kind, effort and fitness. Recent load (fatigue), short sleep and night
+   shifts raise the next resting HR and lower HRV.
 3. The wearable observes the day only through noisy, person-biased measurements (``FEATURES``:
-   steps, heart rates, HRV, sleep, active minutes, calories, the logged workout, ...), and a
-   ``label_noise`` share of the labels is moved to a neighbouring class.
+   steps, heart rates, HRV, sleep, active minutes, calories, the logged workout, ...).
+4. Each day gets two labels; ``SyntheticConfig.task`` picks the one in ``y``:
+
+   - ``"activity"`` (default): the load the day actually produced: 0 sedentary below
+     ``LOAD_THRESHOLDS[0]``, 1 light, 2 moderate, 3 vigorous above ``LOAD_THRESHOLDS[2]``;
+   - ``"risk"``: the day's health-risk class 0 low / 1 elevated / 2 high, from a score
+     (``RISK``, see ``population.RiskModel``) that adds the person's chronic risk (age, weight,
+     low fitness, high baseline resting HR), their activity over the past weeks, and today's
+     strain (resting HR above and HRV below their own baseline, short or poor sleep).
+
+   A ``label_noise`` share of the labels is moved to a neighbouring class (each task from its
+   own random stream, so the features and activity labels do not depend on the task).
 
 Archetypes skew the labels strongly (a sedentary user almost never has a vigorous day, a runner
-rarely a sedentary one) and show the load through different features (cycling and swimming burn
-energy without steps; an older adult's long walk has a runner's steps but half the load), so a
-model trained on one user generalises badly to other people while everyone's data together
-generalises well.
+rarely a sedentary one; runners' days are ~93 % low-risk, older adults' ~69 % high-risk) and
+show the load through different features (cycling and swimming burn energy without steps; an
+older adult's long walk has a runner's steps but half the load), so a model trained on one user
+generalises badly to other people while everyone's data together generalises well.
+
+Knobs (``SyntheticConfig``, all validated by ``validate``): ``task``; ``days`` (mean days per
+user); ``quantity_skew`` (lognormal sigma of days per user); ``label_noise``;
+``feature_noise`` (multiplier of every measurement-noise scale in ``NOISE``); ``archetypes``
+(restrict the population); ``archetype_mix`` (weights per archetype: e.g. 80 % runners, dealt
+deterministically by ``archetype_of``). The number of users is the number of nodes (or
+``DataConfig.users``), and ``DataConfig.seed`` seeds everything.
 
 Features are float32 on sane scales: each raw measurement ``x`` (or ``ln(1 + x)`` for the
 heavy-tailed ones) becomes ``(x - prior_mean) / prior_std`` with fixed constants that are part of
@@ -57,10 +73,14 @@ from p2pfed.data.population import (
     METMIN_PER_KSTEPS,
     N_CLASSES,
     N_FEATURES,
+    N_RISK_CLASSES,
     NOISE,
+    RISK,
+    RISK_LABEL_NAMES,
     SHIFT_ODDS,
     SHIFT_ROSTER,
     SPREAD,
+    TASKS,
     WORKOUT_TYPES,
     WT_HRR,
     WT_SPM,
@@ -79,12 +99,19 @@ __all__ = [  # the population definition is re-exported: callers need only this 
     "LOAD_THRESHOLDS",
     "N_CLASSES",
     "N_FEATURES",
+    "N_RISK_CLASSES",
     "NODE_STREAM",
+    "RISK",
+    "RISK_LABEL_NAMES",
+    "TASKS",
     "SyntheticUser",
     "archetype_of",
     "generate_user",
     "generate_users",
     "heldout_users",
+    "label_names",
+    "mix_weights",
+    "n_classes",
     "scale",
     "unscale",
     "validate",
@@ -109,8 +136,11 @@ class SyntheticUser:
     stream: int
     archetype: str
     X: np.ndarray  # float32 (days, N_FEATURES), scaled by the FEATURES priors
-    y: np.ndarray  # int64 (days,), class in 0..N_CLASSES-1 (after label noise)
+    y: np.ndarray  # int64 (days,), the label of cfg.task: `activity` or `risk`
     load: np.ndarray  # float64 (days,), true activity load (MET-minutes above rest)
+    activity: np.ndarray  # int64 (days,), activity level 0..N_CLASSES-1 (after label noise)
+    risk: np.ndarray  # int64 (days,), health-risk class 0..N_RISK_CLASSES-1 (after label noise)
+    risk_score: np.ndarray  # float64 (days,), the health-risk score behind `risk` (see RISK)
 
     @property
     def days(self) -> int:
@@ -119,6 +149,10 @@ class SyntheticUser:
 
 def validate(cfg: SyntheticConfig) -> None:
     """Raise DataError for any knob of `cfg` out of its range."""
+    if cfg.task not in TASKS:
+        raise DataError(
+            f"data.synthetic.task must be one of {', '.join(map(repr, TASKS))}, got {cfg.task!r}"
+        )
     if not isinstance(cfg.days, int) or isinstance(cfg.days, bool) or cfg.days < _MIN_DAYS:
         raise DataError(f"data.synthetic.days must be an integer >= {_MIN_DAYS}, got {cfg.days!r}")
     if not 0.0 <= cfg.quantity_skew <= 3.0:
@@ -133,6 +167,54 @@ def validate(cfg: SyntheticConfig) -> None:
             f"data.synthetic.archetypes: unknown archetype(s) {', '.join(map(repr, unknown))} "
             f"(known: {', '.join(ARCHETYPES)})"
         )
+    mix_weights(cfg)
+
+
+def label_names(cfg: SyntheticConfig) -> tuple[str, ...]:
+    """Class names of the labels `cfg.task` asks for."""
+    return RISK_LABEL_NAMES if cfg.task == "risk" else LABEL_NAMES
+
+
+def n_classes(cfg: SyntheticConfig) -> int:
+    """Number of classes of the labels `cfg.task` asks for."""
+    return len(label_names(cfg))
+
+
+def _allowed(cfg: SyntheticConfig) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(cfg.archetypes)) or tuple(ARCHETYPES)
+
+
+def mix_weights(cfg: SyntheticConfig) -> dict[str, float] | None:
+    """The population mix as {archetype: share} (shares sum to 1), or None for equal shares.
+
+    `cfg.archetype_mix` has one weight per archetype of `cfg.archetypes` (all six, in ARCHETYPES
+    order, when that is empty); weights need not sum to 1, and 0 leaves an archetype out. Equal
+    weights are the same as no mix (round robin).
+    """
+    mix = tuple(cfg.archetype_mix)
+    if not mix:
+        return None
+    allowed = _allowed(cfg)
+    if cfg.archetypes and len(cfg.archetypes) != len(allowed):
+        raise DataError(
+            "data.synthetic.archetypes lists an archetype twice; with archetype_mix, list each once"
+        )
+    if len(mix) != len(allowed):
+        raise DataError(
+            f"data.synthetic.archetype_mix has {len(mix)} weight(s) but there are {len(allowed)} "
+            f"archetypes ({', '.join(allowed)}): give one weight per archetype, in that order"
+        )
+    bad = [
+        w for w in mix if isinstance(w, bool) or not isinstance(w, int | float) or not np.isfinite(w) or w < 0
+    ]
+    if bad:
+        raise DataError(f"data.synthetic.archetype_mix weights must be finite and >= 0, got {bad[0]!r}")
+    total = float(sum(mix))
+    if total <= 0:
+        raise DataError("data.synthetic.archetype_mix: at least one weight must be > 0")
+    if max(mix) - min(mix) <= 1e-12 * max(mix):
+        return None
+    return {a: float(w) / total for a, w in zip(allowed, mix)}
 
 
 def _check_index(seed: int, index: int) -> None:
@@ -171,17 +253,36 @@ class _Person:
     vo2_bias: float
 
 
-def archetype_of(cfg: SyntheticConfig, seed: int, index: int, stream: int = NODE_STREAM) -> str:
-    """The archetype of user `index`: round robin over a permutation drawn from (seed, stream).
+#: Step of the low-discrepancy (Weyl) sequence that deals a weighted mix: the golden ratio.
+_WEYL = (np.sqrt(5.0) - 1.0) / 2.0
 
-    Any len(allowed) consecutive users therefore cover every allowed archetype, so small
-    federations see the whole population; no other user's data is involved.
+
+def archetype_of(cfg: SyntheticConfig, seed: int, index: int, stream: int = NODE_STREAM) -> str:
+    """The archetype of user `index`, from (cfg, seed, stream, index) alone.
+
+    Equal shares (no `archetype_mix`, and always for the held-out stream): round robin over a
+    permutation drawn from (seed, stream), so any len(allowed) consecutive users cover every
+    allowed archetype and small federations see the whole population. With a mix, user i gets
+    the archetype whose slice of [0, 1) (slices sized by the shares, in the same permuted order)
+    holds frac(offset + i * 0.618...), a low-discrepancy (Weyl) sequence: any n consecutive
+    users hold each archetype n * share times, give or take about two users (80 % runners: 8 of
+    any 10 users +- 1, 40 of any 50 +- 2). The held-out stream deals every archetype with a
+    non-zero weight equally, so every archetype is evaluated on the same footing.
     """
     validate(cfg)
     _check_index(seed, index)
-    allowed = tuple(dict.fromkeys(cfg.archetypes)) or tuple(ARCHETYPES)
-    order = _rng(int(seed), stream, 0, 2).permutation(len(allowed))
-    return allowed[int(order[index % len(allowed)])]
+    allowed = _allowed(cfg)
+    mix = mix_weights(cfg)
+    if mix is not None and stream == HELDOUT_STREAM:
+        allowed, mix = tuple(a for a in allowed if mix[a] > 0), None
+    rng = _rng(int(seed), stream, 0, 2)
+    order = rng.permutation(len(allowed))
+    if mix is None:
+        return allowed[int(order[index % len(allowed)])]
+    names = [allowed[int(k)] for k in order if mix[allowed[int(k)]] > 0]
+    edges = np.cumsum([mix[a] for a in names])
+    u = (rng.random() + int(index) * _WEYL) % 1.0
+    return names[min(int(np.searchsorted(edges, u, side="right")), len(names) - 1)]
 
 
 def _person(cfg: SyntheticConfig, t: np.random.Generator, archetype: str) -> _Person:
@@ -275,18 +376,36 @@ def _behaviour(p: _Person, r: np.random.Generator) -> _Days:
     return _Days(level, work, night, has_w, wtype, hrr, per_min, dur, everyday, w_steps, load)
 
 
-def _measure(p: _Person, d: _Days, r: np.random.Generator, fn: float) -> np.ndarray:
-    """The wearable's raw daily measurements (days, N_FEATURES) of what the user did."""
+@dataclass(frozen=True, eq=False)
+class _Physiology:
+    """The user's true overnight state each day, before the wearable's measurement noise."""
+
+    rhr: np.ndarray  # bpm
+    hrv: np.ndarray  # ms
+    sleep: np.ndarray  # h
+    eff: np.ndarray  # sleep efficiency
+
+
+def _measure(p: _Person, d: _Days, r: np.random.Generator, fn: float) -> tuple[np.ndarray, _Physiology]:
+    """The wearable's raw daily measurements (days, N_FEATURES) of what the user did, and the
+    true physiology behind them."""
     n = p.days
     e = r.normal(0.0, 1.0, (n, 12)) * fn  # measurement noise, one column per measurement
     mean_load = float(d.load.mean())
     fatigue = (_ewma_before(d.load, mean_load) - mean_load) / max(mean_load, 1.0)
-    sleep = p.sleep + 0.5 * r.normal(0.0, 1.0, n) - 1.8 * d.night + NOISE["sleep"] * e[:, 0]
-    sleep = np.clip(sleep, 3.0, 11.0)
-    eff = p.sleep_eff + 0.025 * r.normal(0.0, 1.0, n) - 0.07 * d.night + NOISE["sleep_eff"] * e[:, 1]
-    eff = np.clip(eff, 0.5, 0.99)
+    sleep_true = p.sleep + 0.5 * r.normal(0.0, 1.0, n) - 1.8 * d.night
+    sleep = np.clip(sleep_true + NOISE["sleep"] * e[:, 0], 3.0, 11.0)
+    eff_true = p.sleep_eff + 0.025 * r.normal(0.0, 1.0, n) - 0.07 * d.night
+    eff = np.clip(eff_true + NOISE["sleep_eff"] * e[:, 1], 0.5, 0.99)
+    sleep_true, eff_true = np.clip(sleep_true, 3.0, 11.0), np.clip(eff_true, 0.5, 0.99)
     rhr = p.rhr + 3.5 * d.night + 1.2 * (7.0 - sleep) + 3.0 * fatigue + NOISE["rhr"] * e[:, 2]
     hrv = p.hrv * np.exp(-0.25 * fatigue - 0.12 * d.night + NOISE["hrv"] * e[:, 3])
+    physiology = _Physiology(
+        rhr=p.rhr + 3.5 * d.night + 1.2 * (7.0 - sleep_true) + 3.0 * fatigue,
+        hrv=p.hrv * np.exp(-0.25 * fatigue - 0.12 * d.night),
+        sleep=sleep_true,
+        eff=eff_true,
+    )
     steps = (d.everyday + d.w_steps) * p.step_bias * np.exp(NOISE["steps"] * e[:, 4])
     intense = d.has_w & (1.0 + d.per_min >= 3.0)
     brisk = 3.0 * d.everyday / 1000.0 * np.exp(NOISE["active_frac"] * e[:, 5])
@@ -304,7 +423,28 @@ def _measure(p: _Person, d: _Days, r: np.random.Generator, fn: float) -> np.ndar
     onehot[np.arange(n)[logged], d.wtype[logged]] = 1.0
     profile = np.tile([p.age, p.weight], (n, 1))
     cols = [vo2_est, rhr, hrv, sleep, eff, steps, active, w_min, mean_hr, max_hr, cal]
-    return np.column_stack([profile, *cols, onehot])
+    return np.column_stack([profile, *cols, onehot]), physiology
+
+
+def _risk_score(p: _Person, d: _Days, b: _Physiology) -> np.ndarray:
+    """Each day's health-risk score (see RiskModel): chronic + habitual + acute parts."""
+    m = RISK
+    chronic = (
+        m.age * (p.age - m.age_ref)
+        + m.weight * np.log(p.weight / 75.0)
+        + m.fitness * (m.vo2_ref - p.vo2)
+        + m.rhr * (p.rhr - m.rhr_ref)
+    )
+    mean_load = float(d.load.mean())
+    past = _ewma_before(d.load, mean_load, m.habit_memory)  # the past weeks, not today
+    habit = m.habit * np.log(m.load_ref / np.maximum(past, 1.0))
+    acute = (
+        m.rhr_up * (b.rhr - p.rhr)
+        + m.hrv_down * np.log(p.hrv / b.hrv)
+        + m.short_sleep * np.maximum(m.sleep_ref - b.sleep, 0.0)
+        + m.poor_sleep * np.maximum(m.eff_ref - b.eff, 0.0)
+    )
+    return chronic + habit + acute
 
 
 def generate_user(
@@ -319,10 +459,25 @@ def generate_user(
     p = _person(cfg, _rng(seed, stream, index, 0), archetype_of(cfg, seed, index, stream))
     r = _rng(seed, stream, index, 1)
     days = _behaviour(p, r)
-    X = scale(_measure(p, days, r, float(cfg.feature_noise)))
+    raw, physiology = _measure(p, days, r, float(cfg.feature_noise))
+    X = scale(raw)
     y_true = np.searchsorted(np.asarray(LOAD_THRESHOLDS), days.load, side="right")
-    y = _flip_labels(y_true, cfg.label_noise, r)
-    return SyntheticUser(index=index, stream=stream, archetype=p.arch.name, X=X, y=y, load=days.load)
+    activity = _flip_labels(y_true, cfg.label_noise, r, N_CLASSES)
+    score = _risk_score(p, days, physiology)
+    risk_true = np.searchsorted(np.asarray(RISK.thresholds), score, side="right")
+    # the risk labels' noise has its own stream, so the activity task's data never moves
+    risk = _flip_labels(risk_true, cfg.label_noise, _rng(seed, stream, index, 3), N_RISK_CLASSES)
+    return SyntheticUser(
+        index=index,
+        stream=stream,
+        archetype=p.arch.name,
+        X=X,
+        y=risk if cfg.task == "risk" else activity,
+        load=days.load,
+        activity=activity,
+        risk=risk,
+        risk_score=score,
+    )
 
 
 def _ewma_before(load: np.ndarray, start: float, alpha: float = 0.5) -> np.ndarray:
@@ -336,14 +491,14 @@ def _ewma_before(load: np.ndarray, start: float, alpha: float = 0.5) -> np.ndarr
     return out
 
 
-def _flip_labels(y: np.ndarray, rate: float, r: np.random.Generator) -> np.ndarray:
+def _flip_labels(y: np.ndarray, rate: float, r: np.random.Generator, n_classes: int) -> np.ndarray:
     """Move a `rate` fraction of labels one class up or down (reflected at the ends)."""
     n = y.shape[0]
     flip = r.random(n) < rate
     step = np.where(r.random(n) < 0.5, -1, 1)
     out = y + np.where(flip, step, 0)
     out = np.where(out < 0, 1, out)
-    out = np.where(out >= N_CLASSES, N_CLASSES - 2, out)
+    out = np.where(out >= n_classes, n_classes - 2, out)
     return out.astype(np.int64)
 
 
