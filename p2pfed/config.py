@@ -41,8 +41,14 @@ class NodeSection:
 class ModelConfig:
     """Model architecture and local optimiser; every member must use the same architecture."""
 
-    kind: str = "mlp"
-    hidden: tuple[int, ...] = (64,)
+    kind: str = "mlp"  # "mlp" (feature vectors) or "cnn1d" (raw windows, channels x time)
+    hidden: tuple[int, ...] = (64,)  # fully connected layers before the output (cnn1d: after pooling)
+    channels: tuple[int, ...] = (16, 32)  # cnn1d: output channels of each Conv1d layer
+    kernel: int = 5  # cnn1d: kernel size of every conv layer (zero padding (kernel - 1) // 2)
+    pool: int = 2  # cnn1d: max-pooling factor after every conv layer but the last
+    personalize: str = "none"  # "none"; "head": gossip the body, keep the head local; "finetune"
+    head_layers: int = 1  # personalize = "head": final parameterised layers kept local (1 = `out`)
+    finetune_steps: int = 20  # personalize = "finetune": local steps before every evaluation
     init_seed: int = 0  # federation-wide: every node starts from the same initial model
     lr: float = 0.05
     momentum: float = 0.0
@@ -56,29 +62,67 @@ class ModelConfig:
 class SyntheticConfig:
     """Knobs of the embedded synthetic fitness generator (see p2pfed.data.synthetic)."""
 
-    days: int = 120  # mean days of data per user
+    # what each day's label is: "activity" (0 sedentary .. 3 vigorous: the day's activity load) or
+    # "risk" (0 low, 1 elevated, 2 high: the day's cardiometabolic health-risk class)
+    task: str = "activity"
+    days: int = 120  # mean days of data per user (the number of users is the number of nodes)
     quantity_skew: float = 0.5  # lognormal sigma of days per user (0 = everyone has `days`)
     label_noise: float = 0.05  # fraction of labels moved to a neighbouring class
     feature_noise: float = 1.0  # multiplier of the measurement noise of every feature
     archetypes: tuple[str, ...] = ()  # restrict users to these archetypes (empty = all six)
+    # population mix: one weight per archetype (of `archetypes`, or of all six in the order of
+    # p2pfed.data.population.ARCHETYPES when empty), e.g. [0.8, 0.04, 0.04, 0.04, 0.04, 0.04] for
+    # 80 % runners; empty = equal shares, dealt round robin. Held-out users stay equally mixed.
+    archetype_mix: tuple[float, ...] = ()
+
+
+@dataclass(frozen=True)
+class PartitionConfig:
+    """How a dataset's rows are divided into nodes (see p2pfed.data.partition)."""
+
+    # "person": the node holds whole people (data.users; the natural split); "devices": one
+    # person's rows spread over `devices` nodes; "dirichlet": label skew over pooled rows (Hsu et
+    # al. 2019); "quantity": IID pooled rows, skewed node sizes. dirichlet and quantity are
+    # experiment schemes: a node must read the whole pool to compute its part.
+    scheme: str = "person"
+    index: int = 0  # this node's part: its device 0..devices-1 (devices), or node 0..nodes-1
+    nodes: int = 0  # dirichlet, quantity: how many nodes share the pool
+    # dirichlet, quantity: the people pooled (empty: every subject of the file, or synthetic users
+    # 0..nodes-1); a simulated federation of any scheme draws its people from here too
+    pool: tuple[int, ...] = ()
+    devices: int = 2  # devices: nodes per person
+    order: str = "time"  # devices: "time" (contiguous stretches in recording order) or "shuffle"
+    alpha: float = 0.5  # dirichlet: concentration (0.1: one or two labels per node; 100: ~IID)
+    sigma: float = 1.0  # quantity: lognormal sigma of node sizes (0 = equal sizes)
+    min_rows: int = 10  # dirichlet, quantity: fewest rows a node may hold
+    seed: int = 0  # seed of the partition (dirichlet, quantity, devices with order = "shuffle")
 
 
 @dataclass(frozen=True)
 class DataConfig:
     """Where this node's private data comes from; it never leaves the node."""
 
-    source: str = "synthetic"  # "synthetic" or "npz"
+    source: str = "synthetic"  # "synthetic", "npz" or "uci-har" (the official UCI HAR download)
     seed: int = 0  # federation-wide seed of the synthetic population
-    users: tuple[int, ...] = (0,)  # synthetic user indices, or npz subject ids, of this node
-    path: str = ""  # npz file with X, y, subject (source = "npz")
-    x_key: str = "X"  # npz array of the inputs, e.g. "X_raw" for raw windows (source = "npz")
+    # this node's people: synthetic user indices, or subject ids (partition "person"; exactly one
+    # for "devices"; ignored by "dirichlet" and "quantity", which use partition.pool)
+    users: tuple[int, ...] = (0,)
+    # npz file with X, y, subject (source = "npz"), or the UCI HAR download: "UCI HAR
+    # Dataset.zip" or its extracted folder (source = "uci-har"; nodes hold its train volunteers)
+    path: str = ""
+    # input array: npz key, e.g. "X_raw" for raw windows; uci-har: "X" (561 features) or "X_raw"
+    x_key: str = "X"
     test_fraction: float = 0.25  # share of the node's own data held out for local accuracy
-    split_seed: int = 0  # seed of the per-person, label-stratified train/test split
-    # "person": scale each person by their own train rows' mean/std; "none"; "auto": "person" for
-    # npz, "none" for synthetic (whose features are already scaled by fixed population priors)
+    split_seed: int = 0  # seed of the per-person (per-node), label-stratified train/test split
+    # "person": scale each person (with partitions other than "person": the node) by their own
+    # train rows' mean/std; "none"; "auto": "person" for npz and uci-har, "none" for synthetic
+    # (whose features are already scaled by fixed population priors)
     standardize: str = "auto"
     eval_users: int = 20  # synthetic users that no node holds, for held-out accuracy (0 = none)
-    eval_path: str = ""  # npz of held-out people for held-out accuracy (source = "npz")
+    # npz of held-out people for held-out accuracy (source = "npz"; uci-har always holds out
+    # its official test volunteers)
+    eval_path: str = ""
+    partition: PartitionConfig = field(default_factory=PartitionConfig)
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
 
 
@@ -159,8 +203,17 @@ class NodeConfig:
         _check(self.model.local_steps >= 0, "model.local_steps must be >= 0")
         _check(self.model.batch_size > 0, "model.batch_size must be > 0")
         _check(self.model.lr > 0, "model.lr must be > 0")
-        _check(self.data.source in ("synthetic", "npz"), "data.source must be 'synthetic' or 'npz'")
+        _check_model(self.model)
+        _check(
+            self.data.source in ("synthetic", "npz", "uci-har"),
+            "data.source must be 'synthetic', 'npz' or 'uci-har'",
+        )
         _check(0 < self.data.test_fraction < 1, "data.test_fraction must be in (0, 1)")
+        _check(
+            self.data.partition.scheme in ("person", "devices", "dirichlet", "quantity"),
+            "data.partition.scheme must be 'person', 'devices', 'dirichlet' or 'quantity'",
+        )
+        _check(self.data.partition.index >= 0, "data.partition.index must be >= 0")
         _check(self.wire.replay_window >= 1, "wire.replay_window must be >= 1")
         _check(self.runtime.checkpoint_interval > 0, "runtime.checkpoint_interval must be > 0")
         _check(self.runtime.metrics_interval > 0, "runtime.metrics_interval must be > 0")
@@ -170,6 +223,28 @@ class NodeConfig:
 def _check(ok: bool, message: str) -> None:
     if not ok:
         raise ConfigError(message)
+
+
+#: Model kinds (p2pfed.models.KNOWN_KINDS) and personalisation modes (p2pfed.personal.MODES),
+#: repeated here so a config is refused before anything is written or started.
+MODEL_KINDS = ("mlp", "cnn1d")
+PERSONALIZE_MODES = ("none", "head", "finetune")
+
+
+def _check_model(m: ModelConfig) -> None:
+    """The architecture and personalisation knobs of [model] (the optimiser is checked above)."""
+    _check(m.kind in MODEL_KINDS, f"model.kind must be one of {', '.join(map(repr, MODEL_KINDS))}, got {m.kind!r}")
+    _check(all(h > 0 for h in m.hidden), f"model.hidden sizes must all be positive, got {list(m.hidden)}")
+    _check(all(c > 0 for c in m.channels), f"model.channels must all be positive, got {list(m.channels)}")
+    _check(m.kind != "cnn1d" or len(m.channels) > 0, "model.channels is empty: cnn1d needs at least one conv layer")
+    _check(m.kernel >= 1, f"model.kernel must be >= 1, got {m.kernel}")
+    _check(m.pool >= 1, f"model.pool must be >= 1 (1 = no pooling), got {m.pool}")
+    _check(
+        m.personalize in PERSONALIZE_MODES,
+        f"model.personalize must be one of {', '.join(map(repr, PERSONALIZE_MODES))}, got {m.personalize!r}",
+    )
+    _check(m.head_layers >= 1, f"model.head_layers must be >= 1, got {m.head_layers}")
+    _check(m.finetune_steps >= 0, f"model.finetune_steps must be >= 0, got {m.finetune_steps}")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -54,6 +54,9 @@ class Split:
 
     X: np.ndarray  # float32, shape (n, ...) - (n, d) for features, (n, c, t) for raw windows
     y: np.ndarray  # int64, shape (n,)
+    #: optional per-row group name (e.g. the archetype or subject a held-out row belongs to),
+    #: for sliced evaluation; None when the data has no groups
+    groups: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.y.shape[0])
@@ -110,6 +113,10 @@ class Learner(Protocol):
         ...
 
     def evaluate(self, params: np.ndarray, split: Split) -> EvalStats: ...
+
+    def predict(self, params: np.ndarray, X: np.ndarray) -> np.ndarray:
+        """Predicted class (int64) of every row of `X` under the model `params`."""
+        ...
 
 
 class Clock(Protocol):
