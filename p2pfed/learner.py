@@ -10,6 +10,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from p2pfed.batches import BatchStream
 from p2pfed.config import ModelConfig
 from p2pfed.errors import ConfigError, DataError
 from p2pfed.models import arch_string, build_model, manifest_of
@@ -17,7 +18,7 @@ from p2pfed.types import PARAM_DTYPE, EvalStats, LocalData, Manifest, Split, Tra
 
 log = logging.getLogger(__name__)
 
-#: Rows per forward pass in `evaluate` (bounds memory on big splits).
+#: Rows per forward pass in `evaluate` and `predict` (bounds memory on big splits).
 EVAL_BATCH = 4096
 
 _MOMENTUM_KEY = "momentum"
@@ -29,9 +30,10 @@ class TorchLearner:
     The model's parameters live as views into one flat float32 buffer, so loading a vector,
     reading it back and the SGD update are single vector operations. SGD (with optional
     momentum and weight decay, same maths as ``torch.optim.SGD`` without dampening) runs on
-    minibatches of ``min(batch_size, n_train)`` drawn as shuffled epochs: epoch ``e`` is a
-    permutation seeded by ``(cfg.train_seed, seed, e)``, so the batch stream depends only on
-    the seeds and `samples_drawn` (settable, to resume the stream after a restart).
+    minibatches of ``min(batch_size, n_train)`` drawn from a `p2pfed.batches.BatchStream`:
+    shuffled epochs, epoch ``e`` a permutation seeded by ``(cfg.train_seed, seed, e)``, so the
+    batch stream depends only on the seeds and `samples_drawn` (settable, to resume the stream
+    after a restart).
 
     `threads` sets torch's intra-op thread count, which is process-wide.
     """
@@ -59,14 +61,11 @@ class TorchLearner:
 
         self._X, self._y = self._tensors(data.train, "train")
         self._n = int(self._y.shape[0])
-        self._bs = min(cfg.batch_size, self._n)
+        self._stream = BatchStream(self._n, cfg.batch_size, cfg.train_seed, seed)
+        self._bs = self._stream.batch_size
         self._xb = torch.empty((self._bs, *self._input_shape), dtype=torch.float32)
         self._yb = torch.empty((self._bs,), dtype=torch.int64)
         self._buf = torch.zeros_like(self._flat) if cfg.momentum > 0 else None
-
-        self._seed_words = (_word(cfg.train_seed), _word(seed))
-        self._samples_drawn = 0
-        self._perms: dict[int, np.ndarray] = {}
 
     # -- Learner protocol ------------------------------------------------------------------
 
@@ -134,6 +133,17 @@ class TorchLearner:
                 correct += int((logits.argmax(dim=1) == ys).sum().item())
         return EvalStats(loss=loss_sum / n, accuracy=correct / n, n=n)
 
+    def predict(self, params: np.ndarray, X: np.ndarray) -> np.ndarray:
+        """Predicted class (int64 argmax of the logits) of every row of `X` under `params`."""
+        self._load(params)
+        Xt = _tensor(self._features(X, "prediction"), np.float32)
+        out = np.empty(Xt.shape[0], dtype=np.int64)
+        with torch.no_grad():
+            for start in range(0, Xt.shape[0], EVAL_BATCH):
+                logits = self._model(Xt[start : start + EVAL_BATCH])
+                out[start : start + logits.shape[0]] = logits.argmax(dim=1).numpy()
+        return out
+
     # -- optimiser state and batch stream ----------------------------------------------------
 
     def state_arrays(self) -> dict[str, np.ndarray]:
@@ -163,13 +173,11 @@ class TorchLearner:
     @property
     def samples_drawn(self) -> int:
         """Position in the batch stream (training samples drawn so far)."""
-        return self._samples_drawn
+        return self._stream.samples_drawn
 
     @samples_drawn.setter
     def samples_drawn(self, value: int) -> None:
-        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
-            raise ValueError(f"samples_drawn must be a non-negative integer, got {value!r}")
-        self._samples_drawn = int(value)
+        self._stream.samples_drawn = value
 
     @property
     def n_train(self) -> int:
@@ -180,22 +188,7 @@ class TorchLearner:
 
     def _next_batch(self) -> np.ndarray:
         """Indices of the next minibatch: consecutive slices of per-epoch permutations."""
-        n, bs = self._n, self._bs
-        epoch, off = divmod(self._samples_drawn, n)
-        self._samples_drawn += bs
-        perm = self._permutation(epoch)
-        if off + bs <= n:
-            return perm[off : off + bs]
-        return np.concatenate((perm[off:], self._permutation(epoch + 1)[: off + bs - n]))
-
-    def _permutation(self, epoch: int) -> np.ndarray:
-        perm = self._perms.get(epoch)
-        if perm is None:
-            rng = np.random.default_rng([*self._seed_words, epoch])
-            perm = rng.permutation(self._n).astype(np.int64)
-            self._perms = {k: v for k, v in self._perms.items() if k >= epoch - 1}
-            self._perms[epoch] = perm
-        return perm
+        return self._stream.next_batch()
 
     def _check_vector(self, params: object, what: str) -> np.ndarray:
         size = self._manifest.size
@@ -213,15 +206,22 @@ class TorchLearner:
     def _load(self, params: np.ndarray) -> None:
         self._flat_np[...] = self._check_vector(params, "params")
 
-    def _tensors(self, split: Split, what: str) -> tuple[torch.Tensor, torch.Tensor]:
-        X, y = np.asarray(split.X), np.asarray(split.y)
-        if X.ndim < 1 or y.ndim != 1 or X.shape[0] != y.shape[0]:
-            raise DataError(f"{what} data: X has shape {X.shape} but y has shape {y.shape}")
-        if tuple(X.shape[1:]) != self._input_shape:
+    def _features(self, X: object, what: str) -> np.ndarray:
+        X = np.asarray(X)
+        if X.ndim < 1 or tuple(X.shape[1:]) != self._input_shape:
             raise DataError(
                 f"{what} data: samples have shape {tuple(X.shape[1:])}, the model expects "
                 f"{self._input_shape}"
             )
+        if X.dtype.kind not in "biuf":
+            raise DataError(f"{what} data: features must be numbers, got {X.dtype}")
+        return X
+
+    def _tensors(self, split: Split, what: str) -> tuple[torch.Tensor, torch.Tensor]:
+        X, y = np.asarray(split.X), np.asarray(split.y)
+        if X.ndim < 1 or y.ndim != 1 or X.shape[0] != y.shape[0]:
+            raise DataError(f"{what} data: X has shape {X.shape} but y has shape {y.shape}")
+        X = self._features(X, what)
         if y.size and not np.issubdtype(y.dtype, np.integer):
             raise DataError(f"{what} data: labels must be integers, got {y.dtype}")
         if y.size and (int(y.min()) < 0 or int(y.max()) >= self._n_classes):
@@ -303,8 +303,3 @@ def _tensor(a: np.ndarray, dtype: type[np.generic]) -> torch.Tensor:
     if a.dtype != dtype or not a.flags.c_contiguous or not a.flags.writeable:
         a = np.array(a, dtype=dtype, order="C")
     return torch.from_numpy(a)
-
-
-def _word(seed: int) -> int:
-    """Any Python int (negative too) as the non-negative entropy numpy's SeedSequence wants."""
-    return int(seed) % (1 << 64)

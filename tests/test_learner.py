@@ -411,3 +411,48 @@ def test_samples_drawn_setter_validates(data: LocalData) -> None:
     assert lrn.samples_drawn == 4 * CFG.batch_size
     with pytest.raises(ValueError, match="samples_drawn"):
         lrn.samples_drawn = -1
+
+
+# ---------------------------------------------------------------------------------------------
+# Prediction and the shared batch stream
+# ---------------------------------------------------------------------------------------------
+
+
+def test_predict_is_the_argmax_of_the_logits_and_batches(data: LocalData, monkeypatch: pytest.MonkeyPatch) -> None:
+    lrn = TorchLearner(CFG, data)
+    p, _ = lrn.train(lrn.initial_params(), 10)
+    W1, b1 = p[:384].reshape(16, 24), p[384:400]
+    W2, b2 = p[400:464].reshape(4, 16), p[464:]
+    logits = np.maximum(data.test.X @ W1.T + b1, 0) @ W2.T + b2
+    pred = lrn.predict(p, data.test.X)
+    assert pred.dtype == np.int64 and pred.shape == (len(data.test),)
+    np.testing.assert_array_equal(pred, logits.argmax(1))
+    assert np.mean(pred == data.test.y) == pytest.approx(lrn.evaluate(p, data.test).accuracy)
+    monkeypatch.setattr(learner_mod, "EVAL_BATCH", 7)
+    np.testing.assert_array_equal(lrn.predict(p, data.test.X), pred)
+    np.testing.assert_array_equal(lrn.predict(p, data.test.X.astype(np.float64)), pred)
+
+
+def test_predict_empty_and_bad_inputs(data: LocalData) -> None:
+    lrn = TorchLearner(CFG, data)
+    p = lrn.initial_params()
+    empty = lrn.predict(p, np.zeros((0, 24), np.float32))
+    assert empty.shape == (0,) and empty.dtype == np.int64
+    with pytest.raises(DataError, match=r"samples have shape \(23,\), the model expects \(24,\)"):
+        lrn.predict(p, data.test.X[:, :23])
+    with pytest.raises(DataError, match="features must be numbers"):
+        lrn.predict(p, np.array([["a"] * 24]))
+    with pytest.raises(ValueError, match="dtype float32"):
+        lrn.predict(p.astype(np.float64), data.test.X)
+
+
+def test_training_draws_the_batch_stream_of_p2pfed_batches(data: LocalData) -> None:
+    from p2pfed.batches import BatchStream
+
+    cfg = replace(CFG, batch_size=48, train_seed=7)
+    lrn = TorchLearner(cfg, data, seed=-3)
+    stream = BatchStream(len(data.train), 48, 7, -3)
+    lrn.samples_drawn = stream.samples_drawn = 350  # straddles an epoch boundary
+    for _ in range(5):
+        np.testing.assert_array_equal(lrn._next_batch(), stream.next_batch())
+    assert lrn.samples_drawn == stream.samples_drawn == 350 + 5 * 48
