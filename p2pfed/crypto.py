@@ -123,27 +123,42 @@ class Keyring:
     """Roster public keys and the per-peer Box keys derived from them, computed once."""
 
     def __init__(self, me: Identity, public_keys: Mapping[str, bytes]) -> None:
+        # every key is checked now (a malformed roster key fails at start-up); the Curve25519
+        # conversion and the Box precomputation happen on first use of a peer, so a member of a
+        # 1,000-node roster pays only for the peers it actually talks to
+        self.__init_shared(me, verify_keys(public_keys))
+
+    @classmethod
+    def shared(cls, me: Identity, keys: Mapping[str, nacl.signing.VerifyKey]) -> Keyring:
+        """A keyring over an existing, read-only map of verify keys (many simulated nodes share one)."""
+        k = cls.__new__(cls)
+        k.__init_shared(me, keys)
+        return k
+
+    def __init_shared(self, me: Identity, keys: Mapping[str, nacl.signing.VerifyKey]) -> None:
         self.me = me
-        self._verify: dict[str, nacl.signing.VerifyKey] = {}
+        self._verify = keys
         self._box: dict[str, bytes] = {}
-        my_box_secret = me.box_secret
-        for node_id, pk in public_keys.items():
-            vk = nacl.signing.VerifyKey(pk)
-            self._verify[node_id] = vk
-            peer_box_public = bytes(vk.to_curve25519_public_key())
-            self._box[node_id] = sodium.crypto_box_beforenm(peer_box_public, my_box_secret)
+        self._my_box_secret = me.box_secret
 
     def __contains__(self, node_id: object) -> bool:
         return node_id in self._verify
 
+    def _box_key(self, peer: str) -> bytes:
+        key = self._box.get(peer)
+        if key is None:
+            peer_box_public = bytes(self._verify[peer].to_curve25519_public_key())
+            key = self._box[peer] = sodium.crypto_box_beforenm(peer_box_public, self._my_box_secret)
+        return key
+
     def encrypt(self, peer: str, plaintext: bytes) -> tuple[bytes, bytes]:
         """(nonce, ciphertext) of `plaintext` for `peer`; a fresh random nonce every time."""
         nonce = nacl.utils.random(NONCE_BYTES)
-        return nonce, sodium.crypto_box_easy_afternm(plaintext, nonce, self._box[peer])
+        return nonce, sodium.crypto_box_easy_afternm(plaintext, nonce, self._box_key(peer))
 
     def decrypt(self, peer: str, nonce: bytes, ciphertext: bytes) -> bytes:
         try:
-            return sodium.crypto_box_open_easy_afternm(ciphertext, nonce, self._box[peer])
+            return sodium.crypto_box_open_easy_afternm(ciphertext, nonce, self._box_key(peer))
         except (nacl.exceptions.CryptoError, nacl.exceptions.TypeError, ValueError) as e:
             raise CryptoError(f"decryption failed: {e}") from None
 
@@ -155,6 +170,11 @@ class Keyring:
             self._verify[peer].verify(signed_bytes(head, body), signature)
         except (nacl.exceptions.BadSignatureError, nacl.exceptions.ValueError, ValueError) as e:
             raise CryptoError(f"bad signature: {e}") from None
+
+
+def verify_keys(public_keys: Mapping[str, bytes]) -> dict[str, nacl.signing.VerifyKey]:
+    """Parse roster public keys (32 raw bytes each) into verify keys."""
+    return {node_id: nacl.signing.VerifyKey(pk) for node_id, pk in public_keys.items()}
 
 
 def signed_bytes(head: bytes, body: bytes) -> bytes:

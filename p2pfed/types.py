@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -28,7 +29,7 @@ class Manifest:
         if len(self.names) != len(self.shapes):
             raise ValueError("manifest names and shapes differ in length")
 
-    @property
+    @functools.cached_property
     def size(self) -> int:
         """Number of scalar parameters in the flat vector."""
         return int(sum(int(np.prod(s, dtype=np.int64)) for s in self.shapes))
@@ -37,7 +38,7 @@ class Manifest:
     def nbytes(self) -> int:
         return self.size * np.dtype(self.dtype).itemsize
 
-    @property
+    @functools.cached_property
     def schema(self) -> str:
         """Short hash identifying the model layout; nodes only exchange models of equal schema."""
         canon = json.dumps(

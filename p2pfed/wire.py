@@ -78,6 +78,20 @@ class Wire:
 
     def open(self, frames: Sequence[bytes]) -> Message:
         """Run the receive pipeline on raw frames; raise `Rejected` at the first failed check."""
+        kind, h, head, body, sig = self._check_envelope(frames)
+        body_b, head_b = bytes(body), bytes(head)
+        try:
+            self.keyring.verify(h.sender, head_b, body_b, bytes(sig))
+        except CryptoError:
+            raise Rejected(Reason.BAD_SIGNATURE, f"from {h.sender}") from None
+        try:
+            plaintext = self.keyring.decrypt(h.sender, h.nonce, body_b)
+        except CryptoError:
+            raise Rejected(Reason.DECRYPT_FAILED, f"from {h.sender}") from None
+        return self._accept(kind, h, plaintext, len(head) + len(body) + len(sig))
+
+    def _check_envelope(self, frames: Sequence[bytes]) -> tuple[Kind, Header, bytes, bytes, bytes]:
+        """The checks before any cryptography: frames, sizes, header, roster, recipient, schema, replay."""
         if len(frames) != codec.FRAME_COUNT:
             raise Rejected(Reason.BAD_FRAMES, f"{len(frames)} frames, expected {codec.FRAME_COUNT}")
         head, body, sig = frames
@@ -96,16 +110,34 @@ class Wire:
             raise Rejected(Reason.SCHEMA_MISMATCH, f"{h.sender} has model schema {h.schema}, ours is {self.schema}")
         if not self.replay.check(h.sender, h.seq):
             raise Rejected(Reason.REPLAY, f"seq {h.seq} from {h.sender}")
-        body_b, head_b = bytes(body), bytes(head)
-        try:
-            self.keyring.verify(h.sender, head_b, body_b, bytes(sig))
-        except CryptoError:
-            raise Rejected(Reason.BAD_SIGNATURE, f"from {h.sender}") from None
-        try:
-            plaintext = self.keyring.decrypt(h.sender, h.nonce, body_b)
-        except CryptoError:
-            raise Rejected(Reason.DECRYPT_FAILED, f"from {h.sender}") from None
+        return kind, h, head, body, sig
+
+    def _accept(self, kind: Kind, h: Header, plaintext: bytes, nbytes: int) -> Message:
         fields, payload = codec.decode_body(kind, plaintext, self.manifest)
         self.replay.commit(h.sender, h.seq)
-        nbytes = len(head) + len(body) + len(sig)
         return Message(kind, h.sender, h.seq, h.sent_at, fields, payload, nbytes)
+
+
+class PlainWire(Wire):
+    """The simulator's documented `fast` envelope: the same frames, sizes and checks, no cryptography.
+
+    Bodies are left in clear behind a zero-filled stand-in for the Box MAC and the signature frame
+    is 64 zero bytes, so message sizes (and the bandwidth they cost) are exactly those of `Wire`;
+    every non-cryptographic check of the receive pipeline still runs.  Never use it on a network:
+    it authenticates nothing.  `keyring` only needs to answer `in` for roster membership.
+    """
+
+    _MAC = bytes(BOX_OVERHEAD)
+    _SIG = bytes(SIGNATURE_BYTES)
+
+    def seal(
+        self, kind: Kind, recipient: str, fields: Fields, payload: np.ndarray | None, now: float
+    ) -> tuple[int, list[bytes]]:
+        plaintext = codec.encode_body(kind, fields, payload)
+        seq = self.seq.next()
+        header = Header(self.node_id, recipient, seq, now, self.schema, bytes(codec.NONCE_LEN))
+        return seq, [codec.encode_head(kind, header), self._MAC + plaintext, self._SIG]
+
+    def open(self, frames: Sequence[bytes]) -> Message:
+        kind, h, head, body, sig = self._check_envelope(frames)
+        return self._accept(kind, h, bytes(body[BOX_OVERHEAD:]), len(head) + len(body) + len(sig))

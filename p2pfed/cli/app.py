@@ -7,7 +7,7 @@ import sys
 import typer
 
 from p2pfed import __version__
-from p2pfed.cli import keygen, launch, node
+from p2pfed.cli import data, keygen, launch, node, plot, report, simulate, sweep
 from p2pfed.errors import P2PFedError
 
 app = typer.Typer(
@@ -20,6 +20,11 @@ app = typer.Typer(
 app.command("keygen")(keygen.keygen)
 app.add_typer(node.app, name="node")
 app.command("launch")(launch.launch)
+app.command("simulate")(simulate.simulate)
+app.command("sweep")(sweep.sweep)
+app.command("plot")(plot.plot)
+app.command("report")(report.report)
+app.add_typer(data.app, name="data")
 
 
 def _version(value: bool) -> None:

@@ -22,10 +22,11 @@ from p2pfed.learner import TorchLearner
 from p2pfed.metrics import Counters, MetricsLog
 from p2pfed.node.core import CoreConfig, NodeCore
 from p2pfed.node.driver import NodeDriver
+from p2pfed.personal import personalize
 from p2pfed.sequence import ReplayGuard, SequenceCounter
 from p2pfed.store import NodeState, load_state, save_state
 from p2pfed.transport.base import Transport
-from p2pfed.types import LocalData
+from p2pfed.types import Learner, LocalData
 from p2pfed.wire import Wire
 
 log = logging.getLogger(__name__)
@@ -54,7 +55,7 @@ class StateCheckpoint:
     """Writes the node's state atomically every `interval` s, and at once when seqs need it."""
 
     def __init__(
-        self, cfg: NodeConfig, wire: Wire, learner: TorchLearner, started: int, clock: Callable[[], float] = time.time
+        self, cfg: NodeConfig, wire: Wire, learner: Learner, started: int, clock: Callable[[], float] = time.time
     ) -> None:
         self.dir = cfg.node.state_dir
         self.clock = clock
@@ -94,7 +95,7 @@ class Node:
     identity: Identity
     roster: Roster
     data: LocalData
-    learner: TorchLearner
+    learner: Learner
     wire: Wire
     core: NodeCore
     driver: NodeDriver
@@ -125,7 +126,13 @@ def assemble(
         raise ConfigError(f"{node_id} has no neighbours; check the roster topology or node.neighbours")
     data = load_local(cfg.data)
     heldout = load_heldout(cfg.data)
-    learner = TorchLearner(cfg.model, data, seed=node_seed(node_id, cfg.model.train_seed), threads=cfg.node.threads)
+    m = cfg.model
+    learner = personalize(
+        TorchLearner(m, data, seed=node_seed(node_id, m.train_seed), threads=cfg.node.threads),
+        m.personalize,
+        m.head_layers,
+        m.finetune_steps,
+    )
     manifest = learner.manifest
 
     state = load_state(cfg.node.state_dir, node_id, manifest.schema)

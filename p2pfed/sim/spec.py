@@ -1,0 +1,179 @@
+"""Simulation spec: the frozen-dataclass form of a `simulations/*.toml` file, with `--set` overrides.
+
+A spec reuses the node's own config sections (`[model]`, `[data]`, `[gossip]`, `[liveness]`) so a
+simulated node is configured exactly like a deployed one, and adds what only a simulation has:
+how many nodes and for how long (`[sim]`), the graph (`[topology]`), the links (`[network]`),
+the hardware (`[devices]`), the churn model (`[churn]`) and algorithm options (`[algorithm]`).
+Relative paths (dataset files, churn traces, edge lists) are relative to the spec file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from p2pfed.config import (
+    DataConfig,
+    GossipConfig,
+    LivenessConfig,
+    ModelConfig,
+    _read_toml,
+    apply_override,
+    build,
+)
+from p2pfed.errors import ConfigError
+from p2pfed.node.algorithms import ALGORITHMS, AlgorithmOptions
+from p2pfed.sim.churn import ChurnConfig
+from p2pfed.sim.devices import PROFILES
+
+#: Simulator-only reference algorithms (not node protocols): a central FedAvg server.
+REFERENCE_ALGORITHMS = ("fedavg",)
+
+
+@dataclass(frozen=True)
+class SimSection:
+    """What to simulate, for how long, and how it is measured."""
+
+    name: str = "sim"
+    nodes: int = 16  # synthetic: number of nodes; dataset files: 0 = one node per partition
+    duration: float = 60.0  # virtual seconds to simulate
+    sample_interval: float = 5.0  # virtual seconds between metrics records
+    seed: int = 0  # master seed: node RNGs, network, churn, devices
+    algorithm: str = "gossip"  # see p2pfed.node.algorithms.ALGORITHMS, or "fedavg"
+    fast: bool = False  # skip encryption and signatures (same frames and sizes); for big sweeps
+    learner: str = "auto"  # auto | numpy | torch ("auto": numpy for plain MLPs, else torch)
+    eval_nodes: int = 0  # evaluate at most this many nodes per record (0 = all), a fixed sample
+    checkpoint_interval: float = 2.0  # how often a node persists its state (what a crash loses)
+    fedavg_fraction: float = 1.0  # fedavg: share of the online nodes the server picks per round
+
+    def __post_init__(self) -> None:
+        _check(self.nodes >= 0, "sim.nodes must be >= 0")
+        _check(self.duration > 0, "sim.duration must be > 0 (virtual seconds)")
+        _check(self.sample_interval > 0, "sim.sample_interval must be > 0")
+        _check(
+            self.algorithm in ALGORITHMS + REFERENCE_ALGORITHMS,
+            f"sim.algorithm {self.algorithm!r} is unknown (known: {', '.join(ALGORITHMS + REFERENCE_ALGORITHMS)})",
+        )
+        _check(self.learner in ("auto", "numpy", "torch"), "sim.learner must be 'auto', 'numpy' or 'torch'")
+        _check(self.eval_nodes >= 0, "sim.eval_nodes must be >= 0")
+        _check(self.checkpoint_interval > 0, "sim.checkpoint_interval must be > 0")
+        _check(0 < self.fedavg_fraction <= 1, "sim.fedavg_fraction must be in (0, 1]")
+
+
+@dataclass(frozen=True)
+class TopologySection:
+    """The gossip graph, in p2pfed.topology's spec syntax (e.g. "k-regular:k=4", "small-world:k=4,p=0.1")."""
+
+    spec: str = "k-regular:k=4"
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class PartitionWindow:
+    """A network partition: from `start` to `end`, a `fraction` of the nodes is cut off from the rest."""
+
+    start: float
+    end: float
+    fraction: float = 0.5
+
+    def __post_init__(self) -> None:
+        _check(0 <= self.start < self.end, "network.partitions: need 0 <= start < end")
+        _check(0 < self.fraction < 1, "network.partitions: fraction must be in (0, 1)")
+
+
+@dataclass(frozen=True)
+class NetworkSection:
+    """Links: one-way latency (+ uniform jitter), independent loss, per-node uplink bandwidth."""
+
+    latency: float = 0.02  # seconds
+    jitter: float = 0.005  # seconds, uniform in [0, jitter]
+    loss: float = 0.0  # probability a message is lost
+    bandwidth_mbps: float = 20.0  # each node's uplink; messages queue behind each other (0 = infinite)
+    partitions: tuple[PartitionWindow, ...] = ()
+
+    def __post_init__(self) -> None:
+        _check(self.latency >= 0 and self.jitter >= 0, "network.latency and network.jitter must be >= 0")
+        _check(0 <= self.loss < 1, "network.loss must be in [0, 1)")
+        _check(self.bandwidth_mbps >= 0, "network.bandwidth_mbps must be >= 0 (0 = unlimited)")
+
+
+@dataclass(frozen=True)
+class DeviceSection:
+    """Hardware: a profile per node (see p2pfed.sim.devices), drawn from `mix`, slowed by stragglers."""
+
+    mix: dict[str, float] = field(default_factory=lambda: {"laptop": 1.0})
+    straggler_sigma: float = 0.0  # lognormal sigma of a per-node slowdown factor (0 = none)
+
+    def __post_init__(self) -> None:
+        _check(bool(self.mix), "devices.mix must name at least one profile")
+        unknown = sorted(set(self.mix) - set(PROFILES))
+        _check(not unknown, f"devices.mix: unknown profile(s) {', '.join(unknown)} (known: {', '.join(PROFILES)})")
+        _check(all(w >= 0 for w in self.mix.values()) and sum(self.mix.values()) > 0, "devices.mix weights must be >= 0 and not all 0")
+        _check(self.straggler_sigma >= 0, "devices.straggler_sigma must be >= 0")
+
+
+@dataclass(frozen=True)
+class SimSpec:
+    """A whole simulation; `base_dir` is where relative paths in it are resolved."""
+
+    sim: SimSection = field(default_factory=SimSection)
+    topology: TopologySection = field(default_factory=TopologySection)
+    network: NetworkSection = field(default_factory=NetworkSection)
+    devices: DeviceSection = field(default_factory=DeviceSection)
+    churn: ChurnConfig = field(default_factory=ChurnConfig)
+    algorithm: AlgorithmOptions = field(default_factory=AlgorithmOptions)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    gossip: GossipConfig = field(default_factory=GossipConfig)
+    liveness: LivenessConfig = field(default_factory=LivenessConfig)
+    base_dir: str = "."
+
+    def __post_init__(self) -> None:
+        _check(self.model.local_steps >= 0, "model.local_steps must be >= 0")
+        _check(self.gossip.period > 0, "gossip.period must be > 0")
+        _check(
+            self.liveness.peer_timeout > self.liveness.heartbeat_interval,
+            "liveness.peer_timeout must be longer than liveness.heartbeat_interval",
+        )
+
+
+def _check(ok: bool, message: str) -> None:
+    if not ok:
+        raise ConfigError(message)
+
+
+def load_spec(path: str | Path | None = None, overrides: Sequence[str] = ()) -> SimSpec:
+    """Read a spec TOML (or the built-in defaults when `path` is None) and apply `--set` overrides."""
+    data: dict[str, Any] = _read_toml(path) if path is not None else {}
+    for item in overrides:
+        apply_override(data, item)
+    data.pop("base_dir", None)
+    source = str(path) if path is not None else "built-in defaults"
+    base = str(Path(path).resolve().parent) if path is not None else str(Path.cwd())
+    spec = build(SimSpec, {**data, "base_dir": base}, source=source)
+    return spec
+
+
+def spec_to_toml(spec: SimSpec) -> str:
+    """The resolved spec as TOML (paths made absolute), written into every run directory."""
+    d = dataclasses.asdict(spec)
+    d.pop("base_dir")
+    base = Path(spec.base_dir)
+    for section, key in (("data", "path"), ("data", "eval_path"), ("churn", "trace")):
+        v = d.get(section, {}).get(key)
+        if v:
+            d[section][key] = str((base / v).resolve())
+    return tomli_w.dumps(_plain(d))
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, dict):
+        return {k: _plain(x) for k, x in v.items() if x is not None}
+    if isinstance(v, list | tuple):
+        return [_plain(x) for x in v]
+    return v
