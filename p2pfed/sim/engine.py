@@ -69,7 +69,6 @@ class _Checkpoint:
     counters: dict[str, Any]
     samples_drawn: int
     local_state: np.ndarray | None
-    started: int
 
 
 @dataclass(eq=False)
@@ -95,6 +94,8 @@ class _Node:
     last_merge: float = 0.0
     exchanges_seen: int = 0
     model: np.ndarray | None = None  # fedavg: the model the server last gave this node
+    age: int = 0  # fedavg: local steps behind `model`
+    rej_base: int = 0  # the core's rejection count when it booted
     dropped_in: int = 0
 
 
@@ -143,6 +144,8 @@ class Simulation:
         self._heap: list[tuple[float, int, int, Any]] = []
         self._n = 0
         self._jobs: dict[int, _Job] = {}  # node idx -> training in flight
+        self._link_last: dict[tuple[int, int], float] = {}  # (src, dst) -> last arrival time
+        self._rejections_retired = 0  # rejections counted by node incarnations that went down
         self.totals = _Totals()
         self.rng = random.Random(s.seed * 1_000_003 + 17)  # network randomness only
         self.algorithm = s.algorithm
@@ -193,7 +196,7 @@ class Simulation:
         self._members = frozenset(ids)
         init = self.learners[0].initial_params()
         for n in self.nodes:
-            n.ckpt = _Checkpoint(init, 0, 0, {}, {}, 0, None, 0)
+            n.ckpt = _Checkpoint(init, 0, 0, {}, {}, 0, None)
         self.eval_nodes = self._eval_sample()
         self.schedule = churn_schedule(spec.churn, ids, s.duration, s.seed, base_dir=self.base)
         self._partitions = self._partition_groups()
@@ -245,7 +248,9 @@ class Simulation:
         """Start `node` like a (re)started process from its last checkpoint."""
         ck = node.ckpt
         assert ck is not None
-        node.started = ck.started + 1
+        # every boot is a new incarnation (fresh RNG stream), even one that crashed before its
+        # first checkpoint; a real process counts starts in its state file, written at boot
+        node.started += 1
         seq = SequenceCounter.resume(ck.seq_reserved or None, self.now)
         replay = ReplayGuard(1024, ck.replay_marks)
         node.wire = self._wire(node, seq, replay)
@@ -270,6 +275,7 @@ class Simulation:
         node.online = True
         node.timer_at = math.inf
         node.exchanges_seen = node.core.counters.exchanges
+        node.rej_base = node.core.counters.rejected
         node.last_merge = self.now
         self._apply(node, node.core.start(self.now))
 
@@ -285,11 +291,11 @@ class Simulation:
             counters=core.counters.as_dict(),
             samples_drawn=getattr(node.learner, "samples_drawn", 0),
             local_state=node.learner.local_state() if hasattr(node.learner, "local_state") else None,
-            started=node.started,
         )
         wire.seq.persisted()
 
     def _down(self, node: _Node, crash: bool) -> None:
+        self._rejections_retired += node.core.counters.rejected - node.rej_base
         if not crash:
             self._checkpoint(node)
         else:
@@ -345,6 +351,11 @@ class Simulation:
         if dst is None:
             self.totals.lost += 1
             return
+        # a link is FIFO, like the TCP connection under ZeroMQ: jitter may delay a message but
+        # never lets it overtake an earlier one on the same link
+        link = (node.idx, dst.idx)
+        arrival = max(arrival, self._link_last.get(link, 0.0))
+        self._link_last[link] = arrival
         self._push(arrival, _MSG, (dst.idx, frames))
 
     # --- training ----------------------------------------------------------------------------------
@@ -446,10 +457,11 @@ class Simulation:
     def _run_fedavg(self) -> None:
         """Central FedAvg (simulator-only reference): a server with perfect links to every node.
 
-        Each round (`gossip.period`) the server sends the global model to a `sim.fedavg_fraction`
-        share of the online nodes; each trains `model.local_steps` steps (its device's time plus
-        both transfers) and the server averages, weighted by train size, the updates that came
-        back before the round ends from nodes still online.
+        Each round (`gossip.period`) every online node downloads the global model (offline nodes
+        keep the one they had), the server picks a `sim.fedavg_fraction` share of them, each
+        trains `model.local_steps` steps (its device's time plus both transfers), and the server
+        averages, weighted by train size, the updates that came back before the round ends from
+        nodes still online. Messages and bytes per node count the uploads (what a node sends).
         """
         s, period = self.spec.sim, self.spec.gossip.period
         glob = self.learners[0].initial_params()
@@ -461,6 +473,7 @@ class Simulation:
         bw = self.spec.network.bandwidth_mbps
         transfer = (nbytes * 8 / (bw * 1e6) if bw > 0 else 0.0) + self.spec.network.latency
         next_sample = 0.0
+        glob_age = 0
         for n in self.nodes:
             n.model = glob
         with _Progress(s.duration, self.progress, s.name) as bar:
@@ -478,6 +491,9 @@ class Simulation:
                     bar.update(next_sample)
                     next_sample += s.sample_interval
                 cands = sorted(online, key=lambda x: self.by_id[x].idx)
+                for p in cands:  # online nodes download the current global model
+                    node = self.by_id[p]
+                    node.model, node.age, node.last_merge = glob, glob_age, t
                 if cands:
                     k = max(1, round(s.fedavg_fraction * len(cands)))
                     picked = [cands[i] for i in sorted(rng.choice(len(cands), k, replace=False))]
@@ -500,8 +516,7 @@ class Simulation:
                         wsum += w
                     if wsum > 0:
                         glob = (acc / wsum).astype(PARAM_DTYPE)
-                for n in self.nodes:
-                    n.model = glob
+                        glob_age += self.spec.model.local_steps
                 t += period
         self.now = s.duration
 
@@ -515,6 +530,15 @@ class Simulation:
         assert node.ckpt is not None
         return node.ckpt.params
 
+    def _age(self, node: _Node) -> int:
+        """Local steps behind the node's current model (what `_model` returns)."""
+        if self.algorithm == "fedavg":
+            return node.age
+        if node.online and node.core is not None:
+            return int(node.core.age)
+        assert node.ckpt is not None
+        return node.ckpt.age
+
     def _sample(self) -> None:
         nodes = self.eval_nodes
         models = [self._model(n) for n in nodes]
@@ -525,7 +549,8 @@ class Simulation:
         held_v = np.array([h for h in held if h is not None], dtype=np.float64)
         local_v = np.array([v for v in local if v is not None], dtype=np.float64)
         online = [n for n in self.nodes if n.online]
-        rejections = sum(n.core.counters.rejected for n in self.nodes if n.core is not None)
+        # every rejection since the start of the run, across crashes and restarts
+        rejections = self._rejections_retired + sum(n.core.counters.rejected - n.rej_base for n in online if n.core is not None)
         rec = {
             "t": round(self.now, 6),
             "acc_mean": _mean(held_v),
@@ -537,7 +562,7 @@ class Simulation:
             "online": len(online) / len(self.nodes),
             "msgs_per_node": sum(n.sent_msgs for n in self.nodes) / len(self.nodes),
             "bytes_per_node": sum(n.sent_bytes for n in self.nodes) / len(self.nodes),
-            "age_mean": float(np.mean([n.core.age for n in self.nodes if n.core is not None])) if any(n.core for n in self.nodes) else 0.0,
+            "age_mean": float(np.mean([self._age(n) for n in self.nodes])),
             "staleness": float(np.mean([self.now - n.last_merge for n in online])) if online else None,
             "rejections": rejections,
             "local_acc": {n.id: (None if v is None else round(v, 6)) for n, v in zip(nodes, local)},
