@@ -7,13 +7,14 @@ TORCH_VERSION := 2.13.0
 # The stamp changes whenever the dependency list changes, so `make` reinstalls then.
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml 2>/dev/null | cut -d' ' -f1)
 
-.PHONY: install demo test test-all bench clean help
+.PHONY: install demo test test-all bench bench-scale clean help
 help:
 	@echo "make install   set up .venv only (CPU-only torch + p2pfed + dev tools)"
 	@echo "make demo      set up .venv and run a local 8-node gossip federation (p2pfed launch)"
 	@echo "make test      set up .venv and run the fast test suite (incl. import-layer contracts)"
 	@echo "make test-all  also run tests marked slow"
-	@echo "make bench     run benchmarks/ and print ratios (see docs/benchmarks.md)"
+	@echo "make bench     run the quick benchmarks and print ratios (see docs/benchmarks.md)"
+	@echo "make bench-scale  simulator at 100/1,000/5,000 nodes beside gossipy (~15 min; sets up .venv-gossipy)"
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python >= 3.11"; exit 1; }
@@ -45,6 +46,12 @@ test-all: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_pipeline.py
+	$(BIN)/python benchmarks/bench_learners.py
+	$(BIN)/python benchmarks/bench_models.py
+
+bench-scale: $(STAMP)
+	@test -x .venv-gossipy/bin/python || $(PYTHON) benchmarks/bench_gossipy.py setup
+	$(BIN)/python benchmarks/bench_sim_scale.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .hypothesis build *.egg-info

@@ -152,7 +152,10 @@ def load_spec(path: str | Path | None = None, overrides: Sequence[str] = ()) -> 
     data: dict[str, Any] = _read_toml(path) if path is not None else {}
     for item in overrides:
         apply_override(data, item)
-    data.pop("base_dir", None)
+    if "base_dir" in data:
+        raise ConfigError(
+            f"{path or 'spec'}: base_dir is not a spec key (relative paths are relative to the spec file)"
+        )
     source = str(path) if path is not None else "built-in defaults"
     base = str(Path(path).resolve().parent) if path is not None else str(Path.cwd())
     spec = build(SimSpec, {**data, "base_dir": base}, source=source)

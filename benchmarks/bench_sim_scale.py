@@ -1,0 +1,143 @@
+"""Simulator scale: node-updates per second and peak memory at 100 / 1,000 / 5,000 nodes, beside gossipy.
+
+    .venv/bin/python benchmarks/bench_sim_scale.py                 # everything (about 15 minutes)
+    .venv/bin/python benchmarks/bench_sim_scale.py --sizes 100,1000 --no-gossipy --no-spec
+
+Three measurements, each in a fresh child process (peak RSS is the child's `ru_maxrss`):
+
+1. **The `scale-1000` spec as shipped** (`simulations/scale-1000/spec.toml`: 1,000 synthetic
+   fitness users, 100 gossip periods, real crypto): wall time including setup, against the
+   issue's 4-minute budget.
+2. **Like-for-like with gossipy**: a UCI-HAR-shaped federation (N nodes x 300 rows x 174 features,
+   6 classes, written to a temporary .npz and read through the normal `data.source = "npz"` path),
+   MLP 174-64-6, every node-update = a merge plus 10 SGD steps of batch 32 (what gossipy's
+   `TorchModelHandler` does with one local epoch over 300 rows), `fast` mode, 100 periods at 1,000
+   nodes (fewer at 5,000: the rate is what is compared). Nodes run on the `phone` device profile
+   (see below) and the default `laptop` one.
+3. **gossipy** (`benchmarks/bench_gossipy.py`, its own venv `.venv-gossipy`) on 1,000 nodes with
+   the same model and work per update, in the same run.
+
+A node-update is one completed local training (the simulator's `summary.json` "node_updates");
+rates are per wall second of the event loop (setup excluded), as gossipy's are per second of
+`simulator.start`.  Why the device profile matters for speed: the simulator batches the trainings
+that are in flight at the same virtual time into one stacked matmul, so slower simulated devices
+(longer trainings in virtual time) mean bigger batches and more node-updates per wall second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+PY = sys.executable
+
+CHILD = r"""
+import json, resource, sys, time
+from p2pfed.sim.engine import Simulation
+from p2pfed.sim.spec import load_spec
+spec_path, out, overrides = sys.argv[1] or None, sys.argv[2], sys.argv[3:]
+t0 = time.perf_counter()
+sim = Simulation(load_spec(spec_path, overrides), out, progress=False)
+s = sim.run()
+s["total_wall_seconds"] = round(time.perf_counter() - t0, 2)
+s["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+print(json.dumps(s))
+"""
+
+
+def har_like(path: Path, nodes: int, rows: int = 300, features: int = 174, classes: int = 6, seed: int = 0) -> None:
+    """An npz with X, y, subject shaped like UCI HAR features: class centres plus noise, per-node offsets."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(classes, features)).astype(np.float32)
+    y = rng.integers(0, classes, size=nodes * rows)
+    X = centres[y] + rng.normal(scale=2.0, size=(nodes * rows, features)).astype(np.float32)
+    subject = np.repeat(np.arange(1, nodes + 1), rows)
+    np.savez(path, X=X.astype(np.float32), y=y.astype(np.int64), subject=subject.astype(np.int64))
+
+
+def simulate(spec: str, overrides: list[str]) -> dict:
+    with tempfile.TemporaryDirectory() as out:
+        r = subprocess.run([PY, "-c", CHILD, spec, out, *overrides], capture_output=True, text=True, cwd=ROOT)
+    if r.returncode != 0:
+        raise SystemExit(f"simulation failed:\n{r.stderr[-3000:]}")
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def gossipy(nodes: int, rounds: int) -> dict | None:
+    if not (ROOT / ".venv-gossipy" / "bin" / "python").exists():
+        print("  (gossipy skipped: run `python3 benchmarks/bench_gossipy.py setup` first)")
+        return None
+    r = subprocess.run(
+        [PY, str(ROOT / "benchmarks" / "bench_gossipy.py"), "--only", "gossipy", "--nodes", str(nodes), "--rounds", str(rounds)],
+        capture_output=True, text=True, cwd=ROOT,
+    )
+    if r.returncode != 0:
+        print(f"  (gossipy failed: {r.stderr.strip()[-500:]})")
+        return None
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--sizes", default="100,1000,5000")
+    p.add_argument("--periods", default="100,100,20", help="gossip periods per size")
+    p.add_argument("--gossipy-rounds", type=int, default=10)
+    p.add_argument("--no-gossipy", action="store_true")
+    p.add_argument("--no-spec", action="store_true", help="skip the shipped scale-1000 spec run")
+    a = p.parse_args(argv)
+    sizes = [int(x) for x in a.sizes.split(",")]
+    periods = [int(x) for x in a.periods.split(",")]
+    results: dict = {"machine": f"{os.cpu_count()} cores", "date": time.strftime("%Y-%m-%d")}
+
+    if not a.no_spec:
+        print("scale-1000 spec (real crypto, synthetic users, 100 periods)...", flush=True)
+        s = simulate(str(ROOT / "simulations" / "scale-1000" / "spec.toml"), [])
+        results["scale_1000_spec"] = {k: s[k] for k in ("total_wall_seconds", "setup_seconds", "node_updates", "node_updates_per_second", "peak_rss_mb")}
+        results["scale_1000_spec"]["acc_mean"] = s["final"]["acc_mean"]
+        print(f"  {s['total_wall_seconds']:.0f} s in all (budget 240 s), {s['node_updates_per_second']:.0f} node-updates/s, "
+              f"held-out accuracy {s['final']['acc_mean']:.3f}, peak {s['peak_rss_mb']:.0f} MB")
+
+    g = None
+    if not a.no_gossipy:
+        print(f"gossipy, 1000 nodes x {a.gossipy_rounds} rounds...", flush=True)
+        g = gossipy(1000, a.gossipy_rounds)
+        if g:
+            results["gossipy_1000"] = g
+            print(f"  {g['node_updates_per_s']:.0f} node-updates/s ({g['per_update']['sgd_steps']} SGD steps each)")
+
+    like: dict = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for n, per in zip(sizes, periods):
+            data = Path(tmp) / f"har_like_{n}.npz"
+            har_like(data, n)
+            for profile in ("phone", "laptop"):
+                if profile == "laptop" and n != 1000:
+                    continue
+                sets = [
+                    "sim.name=har-like", "sim.nodes=0", "sim.fast=true", f"sim.duration={per * 0.5}",
+                    f"sim.sample_interval={per * 0.5}", "sim.eval_nodes=100", "data.source=npz",
+                    f"data.path={data}", "model.local_steps=10", "model.batch_size=32",
+                    f'devices.mix={{{profile} = 1.0}}',
+                ]
+                print(f"p2pfed fast, {n} nodes, {per} periods, {profile} profile...", flush=True)
+                s = simulate("", sets)
+                key = f"{n}_{profile}"
+                like[key] = {k: s[k] for k in ("nodes", "node_updates", "node_updates_per_second", "wall_seconds", "setup_seconds", "peak_rss_mb")}
+                ratio = f", {s['node_updates_per_second'] / g['node_updates_per_s']:.1f}x gossipy" if g else ""
+                print(f"  {s['node_updates_per_second']:.0f} node-updates/s{ratio}, peak {s['peak_rss_mb']:.0f} MB, "
+                      f"setup {s['setup_seconds']:.1f} s")
+    results["p2pfed_fast_har_like"] = like
+    print(json.dumps(results))
+
+
+if __name__ == "__main__":
+    main()
