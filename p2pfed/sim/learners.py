@@ -48,13 +48,16 @@ def build(spec: SimSpec, datas: Sequence[LocalData], ids: Sequence[str]) -> list
 
 
 def macs_per_sample(cfg: ModelConfig, data: LocalData, manifest: Manifest) -> float:
-    """Multiply-accumulates of one forward pass (for device timing)."""
-    try:
-        from p2pfed.models import describe_model
+    """Multiply-accumulates of one forward pass (for device timing).
 
-        return float(describe_model(cfg, data.input_shape, data.n_classes).macs)
-    except (ImportError, AttributeError):  # pragma: no cover - older models module
-        return float(manifest.size)
+    An MLP's are the sizes of its weight matrices (computed here, so a numpy-only simulation
+    never imports torch); other kinds ask `p2pfed.models.describe_model`.
+    """
+    if cfg.kind == "mlp":
+        return float(sum(int(np.prod(s)) for s in manifest.shapes if len(s) == 2))
+    from p2pfed.models import describe_model
+
+    return float(describe_model(cfg, data.input_shape, data.n_classes).macs)
 
 
 def train_many(jobs: Sequence[tuple[Any, np.ndarray, int]]) -> list[tuple[np.ndarray, TrainStats]]:
