@@ -530,6 +530,23 @@ class Simulation:
         assert node.ckpt is not None
         return node.ckpt.params
 
+    def _consensus_model(self) -> dict[str, Any]:
+        """Accuracy of the network's average model (weighted by train size), as each node would use it.
+
+        Without personalisation this is *the global model*: its accuracy on every node's own
+        held-out data is what personalisation is measured against. With `personalize = "head"`
+        each node applies its own head to the average body; with "finetune", its own fine-tuning.
+        """
+        w = np.array([len(n.data.train) for n in self.nodes], dtype=np.float64)
+        avg = (np.stack([self._model(n).astype(np.float64) for n in self.nodes]).T @ (w / w.sum())).astype(PARAM_DTYPE)
+        local = np.array(
+            [v for n in self.nodes if (v := sim_learners.accuracy(n.learner, avg, n.data.test)) is not None], dtype=np.float64
+        )
+        held = None
+        if self.heldout is not None:
+            held = _mean(np.array([sim_learners.accuracy(n.learner, avg, self.heldout) for n in self.eval_nodes], dtype=np.float64))
+        return {"local_acc_mean": _mean(local), "local_acc_p10": _worst10(local), "acc_mean": held}
+
     def _age(self, node: _Node) -> int:
         """Local steps behind the node's current model (what `_model` returns)."""
         if self.algorithm == "fedavg":
@@ -585,7 +602,10 @@ class Simulation:
                 )
             )
         d0 = self.nodes[0].data
-        evaluation = evaluate_run(outcomes, self.heldout, d0.n_classes, d0.label_names)
+        consensus_model = self._consensus_model()
+        evaluation = evaluate_run(
+            outcomes, self.heldout, d0.n_classes, d0.label_names, extra={"consensus_model": consensus_model}
+        )
         write_evaluation(self.out, evaluation)
         final = {k: v for k, v in self.last_record.items() if k != "local_acc"}
         wall = time.perf_counter() - self._wall0
@@ -616,6 +636,7 @@ class Simulation:
             "churn_events": self.totals.churn_events,
             "crashes": self.totals.crashes,
             "online_fraction": self.schedule.online_fraction(0.0, s.duration),
+            "consensus_model": consensus_model,
         }
         tmp = self.out / "summary.json.tmp"
         tmp.write_text(json.dumps(_clean(summary), indent=2) + "\n")
