@@ -83,7 +83,11 @@ def gossipy(nodes: int, rounds: int) -> dict | None:
     if r.returncode != 0:
         print(f"  (gossipy failed: {r.stderr.strip()[-500:]})")
         return None
-    return json.loads(r.stdout.strip().splitlines()[-1])
+    out = json.loads(r.stdout.strip().splitlines()[-1]).get("gossipy", {})
+    if "node_updates_per_s" not in out:
+        print(f"  (gossipy failed: {str(out.get('error', out))[-500:]})")
+        return None
+    return out
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -93,6 +97,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--gossipy-rounds", type=int, default=10)
     p.add_argument("--no-gossipy", action="store_true")
     p.add_argument("--no-spec", action="store_true", help="skip the shipped scale-1000 spec run")
+    p.add_argument("--profiles", default="phone,laptop", help="device profiles to run at 1,000 nodes")
     a = p.parse_args(argv)
     sizes = [int(x) for x in a.sizes.split(",")]
     periods = [int(x) for x in a.periods.split(",")]
@@ -119,8 +124,8 @@ def main(argv: list[str] | None = None) -> None:
         for n, per in zip(sizes, periods):
             data = Path(tmp) / f"har_like_{n}.npz"
             har_like(data, n)
-            for profile in ("phone", "laptop"):
-                if profile == "laptop" and n != 1000:
+            for profile in a.profiles.split(","):
+                if profile != "phone" and n != 1000:
                     continue
                 sets = [
                     "sim.name=har-like", "sim.nodes=0", "sim.fast=true", f"sim.duration={per * 0.5}",
