@@ -72,12 +72,13 @@ def simulate(spec: str, overrides: list[str]) -> dict:
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
-def gossipy(nodes: int, rounds: int) -> dict | None:
+def gossipy(nodes: int, rounds: int, rows: int = 300) -> dict | None:
     if not (ROOT / ".venv-gossipy" / "bin" / "python").exists():
         print("  (gossipy skipped: run `python3 benchmarks/bench_gossipy.py setup` first)")
         return None
     r = subprocess.run(
-        [PY, str(ROOT / "benchmarks" / "bench_gossipy.py"), "--only", "gossipy", "--nodes", str(nodes), "--rounds", str(rounds)],
+        [PY, str(ROOT / "benchmarks" / "bench_gossipy.py"), "--only", "gossipy", "--nodes", str(nodes), "--rounds", str(rounds),
+         "--rows", str(rows)],
         capture_output=True, text=True, cwd=ROOT,
     )
     if r.returncode != 0:
@@ -98,6 +99,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--no-gossipy", action="store_true")
     p.add_argument("--no-spec", action="store_true", help="skip the shipped scale-1000 spec run")
     p.add_argument("--profiles", default="phone,laptop", help="device profiles to run at 1,000 nodes")
+    p.add_argument("--rows", type=int, default=300, help="training rows per node (gossipy: one epoch = rows / 32 steps)")
     a = p.parse_args(argv)
     sizes = [int(x) for x in a.sizes.split(",")]
     periods = [int(x) for x in a.periods.split(",")]
@@ -114,7 +116,7 @@ def main(argv: list[str] | None = None) -> None:
     g = None
     if not a.no_gossipy:
         print(f"gossipy, 1000 nodes x {a.gossipy_rounds} rounds...", flush=True)
-        g = gossipy(1000, a.gossipy_rounds)
+        g = gossipy(1000, a.gossipy_rounds, a.rows)
         if g:
             results["gossipy_1000"] = g
             print(f"  {g['node_updates_per_s']:.0f} node-updates/s ({g['per_update']['sgd_steps']} SGD steps each)")
@@ -123,14 +125,14 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for n, per in zip(sizes, periods):
             data = Path(tmp) / f"har_like_{n}.npz"
-            har_like(data, n)
+            har_like(data, n, rows=a.rows)
             for profile in a.profiles.split(","):
                 if profile != "phone" and n != 1000:
                     continue
                 sets = [
                     "sim.name=har-like", "sim.nodes=0", "sim.fast=true", f"sim.duration={per * 0.5}",
                     f"sim.sample_interval={per * 0.5}", "sim.eval_nodes=100", "data.source=npz",
-                    f"data.path={data}", "model.local_steps=10", "model.batch_size=32",
+                    f"data.path={data}", f"model.local_steps={-(-a.rows // 32)}", "model.batch_size=32",
                     f'devices.mix={{{profile} = 1.0}}',
                 ]
                 print(f"p2pfed fast, {n} nodes, {per} periods, {profile} profile...", flush=True)

@@ -99,12 +99,21 @@ def _wait_for(cond, timeout: float) -> bool:
     return False
 
 
+def _default_sigint() -> None:
+    # a test run started as a background job of a non-interactive shell (nohup ... &) inherits
+    # SIGINT = ignored, and so would the launcher: give it the default Ctrl-C behaviour back
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start_launcher(out):
     proc = subprocess.Popen(
         [sys.executable, "-m", "p2pfed", "launch", "--nodes", "3", "--topology", "ring", "--duration", "0", "--out", str(out), "--no-baselines"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=_default_sigint,
     )
     up = _wait_for(lambda: all((out / "state" / f"n{i}" / "metrics.jsonl").exists() for i in range(3)), 90)
     assert up, "nodes did not come up"
