@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import logging
+import zlib
 
 import numpy as np
 
 log = logging.getLogger(__name__)
+
+
+def node_seed(node_id: str, base: int = 0) -> int:
+    """A node's stable seed (its batch stream, its core's RNG): the same in every process, unlike hash()."""
+    return (zlib.crc32(node_id.encode()) ^ base) & 0x7FFFFFFF
 
 
 def seed_word(seed: int) -> int:

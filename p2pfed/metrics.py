@@ -52,13 +52,14 @@ class Counters:
         return c
 
 
-def _clean(v: Any) -> Any:
+def json_safe(v: Any) -> Any:
+    """`v` with NaN and infinities replaced by None (recursively), so it dumps as strict JSON."""
     if isinstance(v, float) and not math.isfinite(v):
         return None
     if isinstance(v, dict):
-        return {k: _clean(x) for k, x in v.items()}
+        return {k: json_safe(x) for k, x in v.items()}
     if isinstance(v, list | tuple):
-        return [_clean(x) for x in v]
+        return [json_safe(x) for x in v]
     return v
 
 
@@ -71,7 +72,7 @@ class MetricsLog:
         self._f = self.path.open("a", encoding="utf-8")
 
     def write(self, record: dict[str, Any]) -> None:
-        self._f.write(json.dumps(_clean(record), separators=(",", ":")) + "\n")
+        self._f.write(json.dumps(json_safe(record), separators=(",", ":")) + "\n")
         self._f.flush()
 
     def close(self) -> None:

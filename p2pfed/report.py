@@ -222,7 +222,7 @@ def evaluate_launch_run(run_dir: str | Path, progress: Callable[[str], None] | N
     Like the baselines, this is an experimenter's tool: it reads every node's data in one process.
     """
     from p2pfed.learner import TorchLearner  # torch: only when a run has to be evaluated
-    from p2pfed.node.runner import node_seed
+    from p2pfed.batches import node_seed
 
     run_dir = Path(run_dir)
     _check_run_dir(run_dir)

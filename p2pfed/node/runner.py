@@ -8,12 +8,12 @@ import os
 import random
 import signal
 import time
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from p2pfed import topology
+from p2pfed.batches import node_seed
 from p2pfed.config import NodeConfig, Roster, load_roster
 from p2pfed.crypto import Identity, Keyring, read_key_file
 from p2pfed.data import load_heldout, load_local
@@ -30,11 +30,6 @@ from p2pfed.types import Learner, LocalData
 from p2pfed.wire import Wire
 
 log = logging.getLogger(__name__)
-
-
-def node_seed(node_id: str, base: int = 0) -> int:
-    """A stable per-node seed (the same in every process, unlike hash())."""
-    return (zlib.crc32(node_id.encode()) ^ base) & 0x7FFFFFFF
 
 
 def resolve_neighbours(cfg: NodeConfig, roster: Roster) -> tuple[str, ...]:

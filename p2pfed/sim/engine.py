@@ -29,7 +29,7 @@ import logging
 import math
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,8 +40,8 @@ from p2pfed.config import WireConfig
 from p2pfed.crypto import Identity, Keyring, verify_keys
 from p2pfed.data import load_federation, load_heldout
 from p2pfed.errors import ConfigError
-from p2pfed.evaluation import NodeOutcome, evaluate_run, write_evaluation
-from p2pfed.metrics import Counters
+from p2pfed.evaluation import NodeOutcome, distribution, evaluate_run, write_evaluation
+from p2pfed.metrics import Counters, MetricsLog, json_safe
 from p2pfed.node.algorithms import make_core
 from p2pfed.node.core import CoreConfig, Send, Train
 from p2pfed.sequence import ReplayGuard, SequenceCounter
@@ -96,7 +96,6 @@ class _Node:
     model: np.ndarray | None = None  # fedavg: the model the server last gave this node
     age: int = 0  # fedavg: local steps behind `model`
     rej_base: int = 0  # the core's rejection count when it booted
-    dropped_in: int = 0
 
 
 @dataclass
@@ -118,7 +117,6 @@ class _Totals:
     trainings: int = 0
     churn_events: int = 0
     crashes: int = 0
-    extra: dict[str, int] = field(default_factory=dict)
 
 
 def node_ids(n: int) -> list[str]:
@@ -178,8 +176,9 @@ class Simulation:
             for i, nid in enumerate(ids)
         ]
         self.by_id = {n.id: n for n in self.nodes}
-        self._train_cost = {
-            n.idx: n.profile.train_seconds(macs, min(spec.model.batch_size, max(len(n.data.train), 1)), spec.model.local_steps) * n.slow
+        # virtual seconds one SGD step costs on each node's device (before its straggler slowdown)
+        self._step_cost = {
+            n.idx: n.profile.train_seconds(macs, min(spec.model.batch_size, max(len(n.data.train), 1)), 1)
             for n in self.nodes
         }
         self.core_cfg = CoreConfig(
@@ -314,10 +313,7 @@ class Simulation:
             elif type(a) is Train:
                 node.train_token += 1
                 self._jobs[node.idx] = _Job(node, node.train_token, a.params, a.steps)
-                cost = self._train_cost[node.idx] if a.steps == self.spec.model.local_steps else (
-                    node.profile.train_seconds(1.0, 1, 0)
-                )
-                self._push(self.now + cost, _TRAINED, (node.idx, node.train_token))
+                self._push(self.now + self._train_seconds(node, a.steps), _TRAINED, (node.idx, node.train_token))
         if node.online:
             d = node.core.next_deadline()
             if d < node.timer_at:
@@ -360,6 +356,9 @@ class Simulation:
 
     # --- training ----------------------------------------------------------------------------------
 
+    def _train_seconds(self, node: _Node, steps: int) -> float:
+        return steps * self._step_cost[node.idx] * node.slow
+
     def _finish_training(self, idx: int, token: int) -> None:
         node = self.nodes[idx]
         job = self._jobs.get(idx)
@@ -381,10 +380,9 @@ class Simulation:
         s = self.spec.sim
         self.out.mkdir(parents=True, exist_ok=True)
         (self.out / "spec.toml").write_text(spec_to_toml(self.spec))
-        for name in ("summary.json", "evaluation.json"):
+        for name in ("summary.json", "evaluation.json", "metrics.jsonl"):
             (self.out / name).unlink(missing_ok=True)
-        metrics_path = self.out / "metrics.jsonl"
-        self._metrics = metrics_path.open("w")
+        self._metrics = MetricsLog(self.out / "metrics.jsonl")
         try:
             if self.algorithm == "fedavg":
                 self._run_fedavg()
@@ -506,7 +504,7 @@ class Simulation:
                     wsum = 0.0
                     for p, (after, _stats) in zip(picked, results):
                         node = self.by_id[p]
-                        done = t + 2 * transfer + self._train_cost[node.idx]
+                        done = t + 2 * transfer + self._train_seconds(node, self.spec.model.local_steps)
                         node.sent_msgs += 1
                         node.sent_bytes += nbytes
                         if done > upto or p not in self.schedule.online_at(done):
@@ -539,13 +537,13 @@ class Simulation:
         """
         w = np.array([len(n.data.train) for n in self.nodes], dtype=np.float64)
         avg = (np.stack([self._model(n).astype(np.float64) for n in self.nodes]).T @ (w / w.sum())).astype(PARAM_DTYPE)
-        local = np.array(
-            [v for n in self.nodes if (v := sim_learners.accuracy(n.learner, avg, n.data.test)) is not None], dtype=np.float64
-        )
+        local = distribution([sim_learners.accuracy(n.learner, avg, n.data.test) for n in self.nodes])
         held = None
         if self.heldout is not None:
-            held = _mean(np.array([sim_learners.accuracy(n.learner, avg, self.heldout) for n in self.eval_nodes], dtype=np.float64))
-        return {"local_acc_mean": _mean(local), "local_acc_p10": _worst10(local), "acc_mean": held}
+            # one shared model scores the same through every plain learner: score it once
+            scorers = self.eval_nodes if self.spec.model.personalize != "none" else self.eval_nodes[:1]
+            held = distribution([sim_learners.accuracy(n.learner, avg, self.heldout) for n in scorers])["mean"]
+        return {"local_acc_mean": local["mean"], "local_acc_p10": local["worst10"], "acc_mean": held}
 
     def _age(self, node: _Node) -> int:
         """Local steps behind the node's current model (what `_model` returns)."""
@@ -563,18 +561,17 @@ class Simulation:
         local = [sim_learners.accuracy(n.learner, m, n.data.test) for n, m in zip(nodes, models)]
         X = np.stack([np.asarray(m, dtype=np.float64) for m in models]) if models else np.zeros((0, 1))
         consensus = float(np.mean(np.linalg.norm(X - X.mean(axis=0), axis=1))) if len(models) > 1 else 0.0
-        held_v = np.array([h for h in held if h is not None], dtype=np.float64)
-        local_v = np.array([v for v in local if v is not None], dtype=np.float64)
+        held_d, local_d = distribution(held), distribution(local)
         online = [n for n in self.nodes if n.online]
         # every rejection since the start of the run, across crashes and restarts
         rejections = self._rejections_retired + sum(n.core.counters.rejected - n.rej_base for n in online if n.core is not None)
         rec = {
             "t": round(self.now, 6),
-            "acc_mean": _mean(held_v),
-            "acc_median": float(np.median(held_v)) if held_v.size else None,
-            "acc_p10": _worst10(held_v),
-            "local_acc_mean": _mean(local_v),
-            "local_acc_p10": _worst10(local_v),
+            "acc_mean": held_d["mean"],
+            "acc_median": held_d["median"],
+            "acc_p10": held_d["worst10"],
+            "local_acc_mean": local_d["mean"],
+            "local_acc_p10": local_d["worst10"],
             "consensus": consensus,
             "online": len(online) / len(self.nodes),
             "msgs_per_node": sum(n.sent_msgs for n in self.nodes) / len(self.nodes),
@@ -585,7 +582,7 @@ class Simulation:
             "local_acc": {n.id: (None if v is None else round(v, 6)) for n, v in zip(nodes, local)},
         }
         self.last_record = rec
-        self._metrics.write(json.dumps(_clean(rec)) + "\n")
+        self._metrics.write(rec)
 
     def _finish(self) -> dict[str, Any]:
         s = self.spec.sim
@@ -639,7 +636,7 @@ class Simulation:
             "consensus_model": consensus_model,
         }
         tmp = self.out / "summary.json.tmp"
-        tmp.write_text(json.dumps(_clean(summary), indent=2) + "\n")
+        tmp.write_text(json.dumps(json_safe(summary), indent=2) + "\n")
         tmp.replace(self.out / "summary.json")
         return summary
 
@@ -654,28 +651,6 @@ def run_simulation(spec: SimSpec, out_dir: str | Path, progress: bool = True) ->
 
 def _seed_int(seed: int, node_id: str, started: int) -> int:
     return int.from_bytes(_seed_bytes(seed, "core", node_id, str(started))[:8], "big")
-
-
-def _mean(v: np.ndarray) -> float | None:
-    return float(v.mean()) if v.size else None
-
-
-def _worst10(v: np.ndarray) -> float | None:
-    """Mean of the worst decile (at least one value)."""
-    if not v.size:
-        return None
-    k = max(1, int(math.ceil(0.1 * v.size)))
-    return float(np.sort(v)[:k].mean())
-
-
-def _clean(v: Any) -> Any:
-    if isinstance(v, float):
-        return v if math.isfinite(v) else None
-    if isinstance(v, dict):
-        return {k: _clean(x) for k, x in v.items()}
-    if isinstance(v, list | tuple):
-        return [_clean(x) for x in v]
-    return v
 
 
 class _Progress:

@@ -8,22 +8,17 @@ nodes in one stacked matmul.  Everything else uses `TorchLearner`, node by node.
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from p2pfed import nplearn
+from p2pfed.batches import node_seed
 from p2pfed.config import ModelConfig
 from p2pfed.errors import ConfigError
 from p2pfed.sim.spec import SimSpec
 from p2pfed.types import LocalData, Manifest, Split, TrainStats
-
-
-def node_seed(node_id: str, base: int = 0) -> int:
-    """The per-node batch-stream seed a deployed node uses (p2pfed.node.runner.node_seed)."""
-    return (zlib.crc32(node_id.encode()) ^ base) & 0x7FFFFFFF
 
 
 def use_numpy(spec: SimSpec) -> bool:

@@ -22,6 +22,7 @@ from p2pfed.config import (
     GossipConfig,
     LivenessConfig,
     ModelConfig,
+    _check,
     _read_toml,
     apply_override,
     build,
@@ -140,11 +141,6 @@ class SimSpec:
             self.liveness.peer_timeout > self.liveness.heartbeat_interval,
             "liveness.peer_timeout must be longer than liveness.heartbeat_interval",
         )
-
-
-def _check(ok: bool, message: str) -> None:
-    if not ok:
-        raise ConfigError(message)
 
 
 def load_spec(path: str | Path | None = None, overrides: Sequence[str] = ()) -> SimSpec:
