@@ -28,18 +28,24 @@ class Liveness:
         return last is not None and now < last + self.timeout
 
     def alive(self, now: float) -> list[str]:
-        return [p for p in self._last if self.is_alive(p, now)]
+        to = self.timeout
+        return [p for p, last in self._last.items() if last is not None and now < last + to]
 
     def expire(self, now: float) -> list[str]:
         """Mark peers silent past the timeout as down; returns the ones that just went down."""
-        gone = [p for p in self._up if not self.is_alive(p, now)]
+        to, last = self.timeout, self._last
+        gone = [p for p in self._up if not now < last[p] + to]  # type: ignore[operator]
+        if not gone:
+            return gone
         self._up.difference_update(gone)
         return sorted(gone)
 
     def next_expiry(self) -> float:
         """When the first peer now up would be declared down if it stays silent (inf if none)."""
-        heard = [t for p in self._up if (t := self._last[p]) is not None]
-        return min(heard) + self.timeout if heard else float("inf")
+        if not self._up:
+            return float("inf")
+        last = self._last
+        return min([last[p] for p in self._up]) + self.timeout  # type: ignore[type-var,operator]
 
     def last_heard(self, peer: str) -> float | None:
         return self._last.get(peer)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import enum
 import math
 import struct
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import msgpack
 import numpy as np
@@ -43,9 +43,8 @@ class Kind(enum.IntEnum):
     MODEL = 4  # one-way model (gossip-age, D-PSGD, push-sum, Epidemic Learning); no reply expected
 
 
-@dataclass(frozen=True)
-class Header:
-    """The cleartext, signed header of an envelope."""
+class Header(NamedTuple):
+    """The cleartext, signed header of an envelope (immutable; a NamedTuple because one is built per message)."""
 
     sender: str
     recipient: str
@@ -55,9 +54,8 @@ class Header:
     nonce: bytes
 
 
-@dataclass(frozen=True)
-class Fields:
-    """The encrypted gossip fields of a message (which ones are used depends on the kind)."""
+class Fields(NamedTuple):
+    """The encrypted gossip fields of a message (which ones are used depends on the kind; immutable)."""
 
     ack: int = 0  # seq of the newest model received from the recipient (0: none)
     base: int = 0  # seq of the reference the payload is a delta against (0: keyframe)
@@ -76,15 +74,24 @@ _FIELD_KEYS = {
 }
 
 
+_KIND_OF_BYTE = {int(k): k for k in Kind}
+_HEADER_KEYSET = frozenset(_HEADER_KEYS)
+_FIELD_KEYSETS = {k: frozenset(v) for k, v in _FIELD_KEYS.items()}
+#: the non-negative integer fields of each kind
+_INT_KEYS = {k: tuple(f for f in v if f not in ("weight", "dtype")) for k, v in _FIELD_KEYS.items()}
+_PAYLOAD_KINDS = frozenset((Kind.PUSH, Kind.REPLY, Kind.MODEL))
+_PREFIXES = {k: MAGIC + bytes((VERSION, int(k))) for k in Kind}
+
+
 def has_payload(kind: Kind) -> bool:
-    return kind in (Kind.PUSH, Kind.REPLY, Kind.MODEL)
+    return kind in _PAYLOAD_KINDS
 
 
 # --- head --------------------------------------------------------------------------------------
 
 
 def encode_head(kind: Kind, header: Header) -> bytes:
-    packed = msgpack.packb(
+    packed = _packb(
         {
             "sender": header.sender,
             "recipient": header.recipient,
@@ -92,10 +99,9 @@ def encode_head(kind: Kind, header: Header) -> bytes:
             "sent_at": float(header.sent_at),
             "schema": header.schema,
             "nonce": header.nonce,
-        },
-        use_bin_type=True,
+        }
     )
-    return MAGIC + bytes((VERSION, int(kind))) + packed
+    return _PREFIXES[kind] + packed
 
 
 def decode_head(head: bytes) -> tuple[Kind, Header]:
@@ -104,43 +110,56 @@ def decode_head(head: bytes) -> tuple[Kind, Header]:
         raise Rejected(Reason.BAD_PREFIX)
     if head[4] != VERSION:
         raise Rejected(Reason.BAD_VERSION, f"version {head[4]}, this node speaks {VERSION}")
-    try:
-        kind = Kind(head[5])
-    except ValueError:
-        raise Rejected(Reason.BAD_KIND, f"kind {head[5]}") from None
+    kind = _KIND_OF_BYTE.get(head[5])
+    if kind is None:
+        raise Rejected(Reason.BAD_KIND, f"kind {head[5]}")
     raw = _unpack_map(head[PREFIX_LEN:], Reason.BAD_HEADER)
-    if set(raw) != set(_HEADER_KEYS):
+    if raw.keys() != _HEADER_KEYSET:
         raise Rejected(Reason.BAD_HEADER, f"keys {sorted(map(str, raw))}")
-    for key, tp in _HEADER_KEYS.items():
-        if not isinstance(raw[key], tp) or isinstance(raw[key], bool):
-            raise Rejected(Reason.BAD_HEADER, f"{key} has type {type(raw[key]).__name__}")
-    if not 0 < raw["seq"] <= _MAX_INT or not math.isfinite(raw["sent_at"]) or len(raw["nonce"]) != NONCE_LEN:
+    sender, recipient, seq, sent_at = raw["sender"], raw["recipient"], raw["seq"], raw["sent_at"]
+    schema, nonce = raw["schema"], raw["nonce"]
+    # msgpack yields exactly these types (never a subclass; `type(True) is bool`, not int)
+    if not (
+        type(sender) is str and type(recipient) is str and type(seq) is int and type(sent_at) is float
+        and type(schema) is str and type(nonce) is bytes
+    ):
+        for key, tp in _HEADER_KEYS.items():
+            if type(raw[key]) is not tp:
+                raise Rejected(Reason.BAD_HEADER, f"{key} has type {type(raw[key]).__name__}")
+    if not 0 < seq <= _MAX_INT or not math.isfinite(sent_at) or len(nonce) != NONCE_LEN:
         raise Rejected(Reason.BAD_HEADER, "seq, sent_at or nonce out of range")
-    return kind, Header(**raw)
+    return kind, Header(sender, recipient, seq, sent_at, schema, nonce)
 
 
 # --- body --------------------------------------------------------------------------------------
 
 
-def encode_body(kind: Kind, fields: Fields, payload: np.ndarray | None = None) -> bytes:
-    """Plaintext of a body: length-prefixed msgpack fields, then the raw float32 payload."""
-    d: dict[str, object] = {"ack": fields.ack}
-    if has_payload(kind):
+def encode_body(kind: Kind, fields: Fields, payload: np.ndarray | None = None, prefix: bytes = b"") -> bytes:
+    """Plaintext of a body: length-prefixed msgpack fields, then the raw float32 payload.
+
+    `prefix` is prepended in the same copy (the simulator's fast envelope puts its stand-in MAC there).
+    """
+    if kind in _PAYLOAD_KINDS:
         if payload is None:
             raise ValueError(f"{kind.name} needs a payload")
-        vec = np.ascontiguousarray(payload, dtype=PARAM_DTYPE)
-        d.update(base=fields.base, weight=float(fields.weight), age=fields.age, dtype=PARAM_DTYPE.str, n=int(vec.size))
+        vec = payload
+        if not (isinstance(vec, np.ndarray) and vec.dtype == PARAM_DTYPE and vec.flags.c_contiguous):
+            vec = np.ascontiguousarray(payload, dtype=PARAM_DTYPE)
+        d: dict[str, object] = {
+            "ack": fields.ack, "base": fields.base, "weight": float(fields.weight), "age": fields.age,
+            "dtype": _PARAM_DTYPE_STR, "n": int(vec.size),
+        }
         if kind is Kind.REPLY:
             d["re"] = fields.re
         elif kind is Kind.MODEL:
             d["round"] = fields.round
-        packed = msgpack.packb(d, use_bin_type=True)
-        return b"".join((_U32.pack(len(packed)), packed, memoryview(vec).cast("B")))
-    packed = msgpack.packb(d, use_bin_type=True)
-    return _U32.pack(len(packed)) + packed
+        packed = _packb(d)
+        return b"".join((prefix, _U32.pack(len(packed)), packed, memoryview(vec).cast("B")))
+    packed = _packb({"ack": fields.ack})
+    return b"".join((prefix, _U32.pack(len(packed)), packed))
 
 
-def decode_body(kind: Kind, plaintext: bytes, manifest: Manifest) -> tuple[Fields, np.ndarray | None]:
+def decode_body(kind: Kind, plaintext: bytes | memoryview, manifest: Manifest) -> tuple[Fields, np.ndarray | None]:
     """Parse a decrypted body; check fields, then payload dtype, length and finiteness."""
     if len(plaintext) < 4:
         raise Rejected(Reason.BAD_BODY, "truncated")
@@ -148,24 +167,23 @@ def decode_body(kind: Kind, plaintext: bytes, manifest: Manifest) -> tuple[Field
     if n_fields > len(plaintext) - 4 or n_fields > 4096:
         raise Rejected(Reason.BAD_BODY, "field length out of range")
     raw = _unpack_map(plaintext[4 : 4 + n_fields], Reason.BAD_BODY)
-    expected = _FIELD_KEYS[kind]
-    if set(raw) != set(expected):
+    if raw.keys() != _FIELD_KEYSETS[kind]:
         raise Rejected(Reason.BAD_BODY, f"fields {sorted(map(str, raw))} for {kind.name}")
-    for key in ("ack", "base", "age", "n", "re", "round"):
-        if key in raw and (not isinstance(raw[key], int) or isinstance(raw[key], bool) or not 0 <= raw[key] <= _MAX_INT):
+    for key in _INT_KEYS[kind]:
+        v = raw[key]
+        if type(v) is not int or not 0 <= v <= _MAX_INT:  # msgpack ints are exactly int (bool is not)
             raise Rejected(Reason.BAD_BODY, f"{key} is not a non-negative integer")
-    if not has_payload(kind):
+    if kind not in _PAYLOAD_KINDS:
         if len(plaintext) != 4 + n_fields:
             raise Rejected(Reason.BAD_BODY, "unexpected payload")
-        return Fields(ack=raw["ack"]), None
+        return Fields(raw["ack"]), None
     weight = raw["weight"]
-    if not isinstance(weight, float | int) or isinstance(weight, bool) or not (math.isfinite(weight) and 0 < weight <= 1e12):
+    if not (type(weight) is float or type(weight) is int) or not (math.isfinite(weight) and 0 < weight <= 1e12):
         raise Rejected(Reason.BAD_BODY, "weight must be a positive finite number")
     if raw["dtype"] != manifest.dtype:
         raise Rejected(Reason.BAD_DTYPE, f"payload dtype {raw['dtype']!r}, expected {manifest.dtype!r}")
     data = memoryview(plaintext)[4 + n_fields :]
-    itemsize = np.dtype(manifest.dtype).itemsize
-    if raw["n"] != manifest.size or len(data) != manifest.size * itemsize:
+    if raw["n"] != manifest.size or len(data) != manifest.nbytes:
         raise Rejected(
             Reason.BAD_SHAPE,
             f"payload has {raw['n']} values / {len(data)} bytes, the model has {manifest.size}",
@@ -173,10 +191,15 @@ def decode_body(kind: Kind, plaintext: bytes, manifest: Manifest) -> tuple[Field
     vec = np.frombuffer(data, dtype=manifest.dtype)
     if not np.isfinite(vec).all():
         raise Rejected(Reason.NON_FINITE, "payload contains NaN or Inf")
-    fields = Fields(
-        ack=raw["ack"], base=raw["base"], weight=float(weight), age=raw["age"], re=raw.get("re", 0), round=raw.get("round", 0)
-    )
+    fields = Fields(raw["ack"], raw["base"], float(weight), raw["age"], raw.get("re", 0), raw.get("round", 0))
     return fields, vec
+
+
+_PARAM_DTYPE_STR = PARAM_DTYPE.str
+
+
+def _packb(obj: dict[str, object]) -> bytes:
+    return msgpack.packb(obj, use_bin_type=True)
 
 
 def _unpack_map(data: bytes | memoryview, reason: Reason) -> dict:

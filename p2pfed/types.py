@@ -34,7 +34,7 @@ class Manifest:
         """Number of scalar parameters in the flat vector."""
         return int(sum(int(np.prod(s, dtype=np.int64)) for s in self.shapes))
 
-    @property
+    @functools.cached_property
     def nbytes(self) -> int:
         return self.size * np.dtype(self.dtype).itemsize
 

@@ -10,7 +10,7 @@ messages cannot burn sequence numbers.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -26,9 +26,8 @@ from p2pfed.types import Manifest
 BODY_OVERHEAD = 4 + 256 + 16
 
 
-@dataclass(frozen=True)
-class Message:
-    """An authenticated, decrypted, checked incoming message."""
+class Message(NamedTuple):
+    """An authenticated, decrypted, checked incoming message (immutable)."""
 
     kind: Kind
     sender: str
@@ -112,7 +111,7 @@ class Wire:
             raise Rejected(Reason.REPLAY, f"seq {h.seq} from {h.sender}")
         return kind, h, head, body, sig
 
-    def _accept(self, kind: Kind, h: Header, plaintext: bytes, nbytes: int) -> Message:
+    def _accept(self, kind: Kind, h: Header, plaintext: bytes | memoryview, nbytes: int) -> Message:
         fields, payload = codec.decode_body(kind, plaintext, self.manifest)
         self.replay.commit(h.sender, h.seq)
         return Message(kind, h.sender, h.seq, h.sent_at, fields, payload, nbytes)
@@ -129,15 +128,17 @@ class PlainWire(Wire):
 
     _MAC = bytes(BOX_OVERHEAD)
     _SIG = bytes(SIGNATURE_BYTES)
+    _NONCE = bytes(codec.NONCE_LEN)
 
     def seal(
         self, kind: Kind, recipient: str, fields: Fields, payload: np.ndarray | None, now: float
     ) -> tuple[int, list[bytes]]:
-        plaintext = codec.encode_body(kind, fields, payload)
+        body = codec.encode_body(kind, fields, payload, prefix=self._MAC)
         seq = self.seq.next()
-        header = Header(self.node_id, recipient, seq, now, self.schema, bytes(codec.NONCE_LEN))
-        return seq, [codec.encode_head(kind, header), self._MAC + plaintext, self._SIG]
+        header = Header(self.node_id, recipient, seq, now, self.schema, self._NONCE)
+        return seq, [codec.encode_head(kind, header), body, self._SIG]
 
     def open(self, frames: Sequence[bytes]) -> Message:
         kind, h, head, body, sig = self._check_envelope(frames)
-        return self._accept(kind, h, bytes(body[BOX_OVERHEAD:]), len(head) + len(body) + len(sig))
+        # a read-only view, no copy: the payload array decoded from it shares the frame's bytes
+        return self._accept(kind, h, memoryview(body)[BOX_OVERHEAD:], len(head) + len(body) + len(sig))

@@ -235,11 +235,16 @@ class NodeCore:
     def next_deadline(self) -> float:
         """Earliest time at which `on_timer` has something to do."""
         t = self._next_round if not self.training else float("inf")
-        for p in self.neighbours:
-            t = min(t, self._peers[p].last_sent + self.cfg.heartbeat_interval)
-        for _, sent, _ in self._pending.values():
-            t = min(t, sent + self.cfg.exchange_timeout)
-        return min(t, self.liveness.next_expiry())
+        peers = self._peers
+        last = min([peers[p].last_sent for p in self.neighbours], default=t) + self.cfg.heartbeat_interval
+        if last < t:
+            t = last
+        if self._pending:
+            first = min([sent for _, sent, _ in self._pending.values()]) + self.cfg.exchange_timeout
+            if first < t:
+                t = first
+        e = self.liveness.next_expiry()
+        return e if e < t else t
 
     # --- introspection --------------------------------------------------------------------------
 
