@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -400,6 +401,35 @@ def train_many(
     return [r for r in results if r is not None]
 
 
+class _Workspace:
+    """Scratch arrays of `_train_group`, kept between calls (one set per thread).
+
+    Training allocates the same few large arrays call after call; fresh ones of that size come
+    straight from the OS as untouched pages, and faulting them in cost more than the arithmetic.
+    Arrays are sized for the largest group seen and handed out as leading-axis views.
+    """
+
+    def __init__(self) -> None:
+        self._arrays: dict[tuple[str, tuple[int, ...], str], np.ndarray] = {}
+
+    def get(self, name: str, K: int, shape: tuple[int, ...], dtype: type = np.float32) -> np.ndarray:
+        key = (name, shape, np.dtype(dtype).str)
+        arr = self._arrays.get(key)
+        if arr is None or arr.shape[0] < K:
+            arr = self._arrays[key] = np.empty((K, *shape), dtype)
+        return arr[:K]
+
+
+_workspaces = threading.local()
+
+
+def _workspace() -> _Workspace:
+    ws = getattr(_workspaces, "ws", None)
+    if ws is None:
+        ws = _workspaces.ws = _Workspace()
+    return ws
+
+
 def _train_group(
     learners: Sequence[NumpyMLPLearner], params: Sequence[np.ndarray], steps: int
 ) -> tuple[list[np.ndarray], list[float], list[bool]]:
@@ -414,14 +444,19 @@ def _train_group(
     first = learners[0]
     layers, bs = first._layers, first._bs
     lr, mom, wd = first._hyper
-    K, d = len(learners), first._X.shape[1]
-    P = _to_compute(layers, np.stack(params))  # (K, size), updated in place
+    K, d, size = len(learners), first._X.shape[1], first._size
+    last = len(layers) - 1
+    C = layers[last].fan_out
+    ws = _workspace()
+    stacked = np.stack(params, out=ws.get("stacked", K, (size,)))
+    P = _transpose_weights(layers, stacked, True, ws.get("P", K, (size,)))  # updated in place
     M = None  # momentum buffers, same layout
     if first._buf is not None:
-        M = _to_compute(layers, np.stack([lrn._buf for lrn in learners]))  # type: ignore[misc]
-    G = np.empty_like(P)
-    Xs = np.empty((K, steps, bs, d), np.float32)
-    ys = np.empty((K, steps, bs), np.int64)
+        bufs = np.stack([lrn._buf for lrn in learners], out=stacked)  # type: ignore[misc]
+        M = _transpose_weights(layers, bufs, True, ws.get("M", K, (size,)))
+    G = ws.get("G", K, (size,))
+    Xs = ws.get("X", K, (steps, bs, d))
+    ys = ws.get("y", K, (steps, bs), np.int64)
     for k, lrn in enumerate(learners):
         idx = lrn._stream.next_batches(steps)
         np.take(lrn._X, idx, axis=0, out=Xs[k], mode="clip")  # idx is in range; "clip" avoids a buffer
@@ -430,35 +465,47 @@ def _train_group(
     b = [P[:, None, la.b : la.b + la.fan_out] for la in layers]
     GW = [G[:, la.w : la.b].reshape(K, la.fan_in, la.fan_out) for la in layers]
     Gb = [G[:, la.b : la.b + la.fan_out] for la in layers]
-    losses = np.zeros(K, np.float64)
+    # flat index of each row's label in a (K, B, C) array, for every step at once
+    label_at = ws.get("label_at", K, (steps, bs), np.int64)
+    np.add((np.arange(K * bs, dtype=np.int64) * C).reshape(K, 1, bs), ys, out=label_at)
+    loss_terms = ws.get("loss", K, (steps, bs))  # per-row cross-entropy, reduced once at the end
     inv_bs = _F32(1.0) / _F32(bs)
-    last = len(layers) - 1
+    # activations, ReLU masks and gradients: one buffer per layer, reused by every step
+    hidden = [ws.get(f"h{i}", K, (bs, la.fan_out)) for i, la in enumerate(layers[:last])]
+    mask = [ws.get(f"m{i}", K, (bs, la.fan_out), np.bool_) for i, la in enumerate(layers[:last])]
+    dhidden = [ws.get(f"dh{i}", K, (bs, la.fan_in)) for i, la in enumerate(layers[1:])]
+    logits = ws.get("logits", K, (bs, C))
+    e = ws.get("e", K, (bs, C))
     for t in range(steps):
-        yb = ys[:, t]
-        acts = [Xs[:, t]]
+        a = Xs[:, t]
+        acts = [a]
         for li in range(last):
-            z = np.matmul(acts[-1], W[li])
+            z = hidden[li]
+            np.matmul(a, W[li], out=z)
             z += b[li]
+            np.greater(z, 0, out=mask[li])
             np.maximum(z, 0, out=z)
             acts.append(z)
-        logits = np.matmul(acts[-1], W[last])  # (K, B, C)
+            a = z
+        np.matmul(a, W[last], out=logits)
         logits += b[last]
         # softmax cross-entropy: loss = lse - z[y]; d loss / d logits = (softmax - onehot) / B
-        m = logits.max(axis=2, keepdims=True)
-        e = np.exp(logits - m)
+        logits -= logits.max(axis=2, keepdims=True)  # shift for a stable exp (cancels in both)
+        np.exp(logits, out=e)
         s = e.sum(axis=2, keepdims=True)
-        picked = np.take_along_axis(logits, yb[:, :, None], 2)[..., 0]
-        losses += (np.log(s[..., 0]) + m[..., 0] - picked).mean(axis=1, dtype=np.float64)
-        dz = e / s
-        _sub_onehot(dz, yb)
-        dz *= inv_bs
+        at = label_at[:, t].reshape(-1)
+        np.subtract(np.log(s[..., 0]), logits.reshape(-1)[at].reshape(K, bs), out=loss_terms[:, t])
+        e /= s
+        e.reshape(-1)[at] -= 1
+        e *= inv_bs
+        dz = e
         for li in range(last, -1, -1):
-            a = acts[li]
-            np.matmul(a.transpose(0, 2, 1), dz, out=GW[li])
+            np.matmul(acts[li].transpose(0, 2, 1), dz, out=GW[li])
             np.sum(dz, axis=1, out=Gb[li])
             if li:
-                da = np.matmul(dz, W[li].transpose(0, 2, 1))
-                da *= a > 0
+                da = dhidden[li - 1]
+                np.matmul(dz, W[li].transpose(0, 2, 1), out=da)
+                da *= mask[li - 1]
                 dz = da
         if wd:
             G += wd * P
@@ -468,40 +515,25 @@ def _train_group(
             G[...] = M
         G *= lr
         P -= G
+    losses = loss_terms.sum(axis=(1, 2), dtype=np.float64) / (steps * bs)
     if M is not None:
-        M = _from_compute(layers, M)
+        M = _transpose_weights(layers, M, False, stacked)
         for k, lrn in enumerate(learners):
             lrn._buf[...] = M[k]  # type: ignore[index]
-    P = _from_compute(layers, P)
-    finite = np.isfinite(P).all(axis=1) & np.isfinite(losses)
-    return [P[k].copy() for k in range(K)], (losses / steps).tolist(), finite.tolist()
+    out = _transpose_weights(layers, P, False, stacked)
+    finite = np.isfinite(out).all(axis=1) & np.isfinite(losses)
+    # copies: the results become node models and must not pin (or share) the scratch arrays
+    return [out[k].copy() for k in range(K)], losses.tolist(), finite.tolist()
 
 
-def _to_compute(layers: tuple[_Layer, ...], P: np.ndarray) -> np.ndarray:
-    """(K, size) vectors in the manifest layout -> a new array with every weight transposed."""
-    return _transpose_weights(layers, P, to_compute=True)
-
-
-def _from_compute(layers: tuple[_Layer, ...], Q: np.ndarray) -> np.ndarray:
-    """Inverse of `_to_compute`."""
-    return _transpose_weights(layers, Q, to_compute=False)
-
-
-def _transpose_weights(layers: tuple[_Layer, ...], src: np.ndarray, to_compute: bool) -> np.ndarray:
-    out = np.empty_like(src)
+def _transpose_weights(layers: tuple[_Layer, ...], src: np.ndarray, to_compute: bool, out: np.ndarray) -> np.ndarray:
+    """(K, size) vectors between the manifest layout and the compute layout (every weight transposed)."""
     K = src.shape[0]
     for la in layers:
         a, b = (la.fan_out, la.fan_in) if to_compute else (la.fan_in, la.fan_out)
         out[:, la.w : la.b].reshape(K, b, a)[...] = src[:, la.w : la.b].reshape(K, a, b).transpose(0, 2, 1)
         out[:, la.b : la.b + la.fan_out] = src[:, la.b : la.b + la.fan_out]
     return out
-
-
-def _sub_onehot(dz: np.ndarray, y: np.ndarray) -> None:
-    """dz[k, b, y[k, b]] -= 1 for every k, b."""
-    K, B, C = dz.shape
-    flat = dz.reshape(-1)
-    flat[np.arange(K * B) * C + y.reshape(-1)] -= 1
 
 
 def _linear(a: np.ndarray, P: np.ndarray, layer: _Layer) -> np.ndarray:
