@@ -10,10 +10,12 @@ the node driver and of the network:
   seed fixes everything and nothing sleeps;
 - a message costs its real size on the sender's uplink (`network.bandwidth_mbps`, queued), then
   latency + jitter; it can be lost, cut by a partition, or arrive at a node that is down;
-- local training takes virtual time from the node's device profile; its result is computed
-  lazily, in a batch with every other training in flight (numpy learner), which gives the same
-  numbers as training node by node because each node's parameters and batch stream are fixed
-  when the training starts;
+- local training takes virtual time from the node's device profile; it is handed to a trainer
+  (`p2pfed.sim.trainer`) when it starts and its result collected when it ends: computed lazily
+  in one batch with every other training in flight, or pipelined in a second process while
+  the loop goes on (`sim.train_process`).  Both give the same numbers as training node by
+  node, because each node's parameters and batch stream are fixed when the training starts
+  and a node's batch position resumes from its checkpoint when it restarts;
 - churn replays a schedule (`p2pfed.sim.churn`): a crash loses everything since the node's last
   checkpoint (`sim.checkpoint_interval`), a graceful leave checkpoints first; a node coming back
   is rebuilt like a restarted process (resumed sequence numbers and replay marks, fresh links, so
@@ -50,6 +52,7 @@ from p2pfed.sim.churn import Event as ChurnEvent
 from p2pfed.sim.churn import schedule as churn_schedule
 from p2pfed.sim.devices import DeviceProfile, assign
 from p2pfed.sim.spec import SimSpec, spec_to_toml
+from p2pfed.sim.trainer import Trainer, WorkerTrainer, make_trainer
 from p2pfed.types import PARAM_DTYPE, LocalData, Split, TrainStats
 from p2pfed.wire import PlainWire, Wire
 
@@ -96,15 +99,14 @@ class _Node:
     model: np.ndarray | None = None  # fedavg: the model the server last gave this node
     age: int = 0  # fedavg: local steps behind `model`
     rej_base: int = 0  # the core's rejection count when it booted
+    drawn: int = 0  # batch-stream position after the trainings completed so far (what a checkpoint keeps)
 
 
 @dataclass
 class _Job:
-    node: _Node
+    key: int  # the trainer's job key
     token: int
     params: np.ndarray
-    steps: int
-    result: tuple[np.ndarray, TrainStats] | None = None
 
 
 @dataclass
@@ -142,6 +144,7 @@ class Simulation:
         self._heap: list[tuple[float, int, int, Any]] = []
         self._n = 0
         self._jobs: dict[int, _Job] = {}  # node idx -> training in flight
+        self._job_keys = 0
         self._link_last: dict[tuple[int, int], float] = {}  # (src, dst) -> last arrival time
         self._rejections_retired = 0  # rejections counted by node incarnations that went down
         self.totals = _Totals()
@@ -199,6 +202,9 @@ class Simulation:
         self.eval_nodes = self._eval_sample()
         self.schedule = churn_schedule(spec.churn, ids, s.duration, s.seed, base_dir=self.base)
         self._partitions = self._partition_groups()
+        # fedavg trains its picked nodes in one batch per round, in the event loop
+        mode = "off" if s.algorithm == "fedavg" else s.train_process
+        self.trainer: Trainer = make_trainer(mode, self.learners, manifest.size)
         self.setup_seconds = time.perf_counter() - t0
         log.info(
             "%d nodes (%s), %s, model %s with %d parameters, setup %.1fs",
@@ -253,8 +259,8 @@ class Simulation:
         seq = SequenceCounter.resume(ck.seq_reserved or None, self.now)
         replay = ReplayGuard(1024, ck.replay_marks)
         node.wire = self._wire(node, seq, replay)
-        if hasattr(node.learner, "samples_drawn"):
-            node.learner.samples_drawn = ck.samples_drawn
+        node.drawn = ck.samples_drawn
+        self.trainer.restore(node.idx, ck.samples_drawn)
         if ck.local_state is not None:
             node.learner.load_local_state(ck.local_state)
         node.core = make_core(
@@ -288,7 +294,7 @@ class Simulation:
             seq_reserved=wire.seq.reserved,
             replay_marks=wire.replay.marks(),
             counters=core.counters.as_dict(),
-            samples_drawn=getattr(node.learner, "samples_drawn", 0),
+            samples_drawn=node.drawn,
             local_state=node.learner.local_state() if hasattr(node.learner, "local_state") else None,
         )
         wire.seq.persisted()
@@ -301,7 +307,9 @@ class Simulation:
             self.totals.crashes += 1
         node.online = False
         node.train_token += 1
-        self._jobs.pop(node.idx, None)
+        job = self._jobs.pop(node.idx, None)
+        if job is not None:
+            self.trainer.discard(job.key)
         node.timer_at = math.inf
 
     # --- actions -----------------------------------------------------------------------------------
@@ -312,7 +320,12 @@ class Simulation:
                 self._send(node, a.peer, a.frames)
             elif type(a) is Train:
                 node.train_token += 1
-                self._jobs[node.idx] = _Job(node, node.train_token, a.params, a.steps)
+                self._job_keys += 1
+                old = self._jobs.get(node.idx)
+                if old is not None:
+                    self.trainer.discard(old.key)
+                self._jobs[node.idx] = _Job(self._job_keys, node.train_token, a.params)
+                self.trainer.submit(self._job_keys, node.idx, a.params, a.steps)
                 self._push(self.now + self._train_seconds(node, a.steps), _TRAINED, (node.idx, node.train_token))
         if node.online:
             d = node.core.next_deadline()
@@ -364,14 +377,10 @@ class Simulation:
         job = self._jobs.get(idx)
         if not node.online or job is None or job.token != token:
             return
-        if job.result is None:
-            pending = [j for j in self._jobs.values() if j.result is None]
-            results = sim_learners.train_many([(j.node.learner, j.params, j.steps) for j in pending])
-            for j, r in zip(pending, results):
-                j.result = r
         del self._jobs[idx]
+        after, stats = self.trainer.result(job.key)
         self.totals.trainings += 1
-        after, stats = job.result  # type: ignore[misc]
+        node.drawn += stats.samples
         self._apply(node, node.core.on_trained(self.now, job.params, after, stats))
 
     # --- main loop ---------------------------------------------------------------------------------
@@ -389,6 +398,7 @@ class Simulation:
             else:
                 self._run_nodes()
         finally:
+            self.trainer.close()
             self._metrics.close()
         return self._finish()
 
@@ -621,6 +631,7 @@ class Simulation:
             "final": final,
             "wall_seconds": round(wall, 3),
             "setup_seconds": round(self.setup_seconds, 3),
+            "train_process": isinstance(self.trainer, WorkerTrainer),
             "node_updates": node_updates,
             "node_updates_per_second": round(node_updates / max(wall - self.setup_seconds, 1e-9), 1),
             "events": self.totals.events,

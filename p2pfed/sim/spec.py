@@ -51,6 +51,7 @@ class SimSection:
     eval_nodes: int = 0  # evaluate at most this many nodes per record (0 = all), a fixed sample
     checkpoint_interval: float = 2.0  # how often a node persists its state (what a crash loses)
     fedavg_fraction: float = 1.0  # fedavg: share of the online nodes the server picks per round
+    train_process: str = "auto"  # auto | on | off: train in a second process, beside the event loop
 
     def __post_init__(self) -> None:
         _check(self.nodes >= 0, "sim.nodes must be >= 0")
@@ -64,6 +65,10 @@ class SimSection:
         _check(self.eval_nodes >= 0, "sim.eval_nodes must be >= 0")
         _check(self.checkpoint_interval > 0, "sim.checkpoint_interval must be > 0")
         _check(0 < self.fedavg_fraction <= 1, "sim.fedavg_fraction must be in (0, 1]")
+        _check(
+            self.train_process in ("auto", "on", "off"),
+            f"sim.train_process must be 'auto', 'on' or 'off', got {self.train_process!r}",
+        )
 
 
 @dataclass(frozen=True)
