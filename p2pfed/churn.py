@@ -14,10 +14,17 @@ class Liveness:
         self.timeout = timeout
         self._last: dict[str, float | None] = {p: None for p in peers}
         self._up: set[str] = set()
+        # next_expiry's answer and the up peer heard least recently (None: recompute)
+        self._expiry: tuple[float, str | None] | None = None
 
     def heard(self, peer: str, now: float) -> bool:
         """Record a valid message from `peer`; True if it was down and is now back."""
         self._last[peer] = now
+        cached = self._expiry
+        # hearing a peer moves the expiry only if it was the least recent one, if nobody was up,
+        # or if the clock went back
+        if cached is not None and (peer == cached[1] or cached[1] is None or now + self.timeout < cached[0]):
+            self._expiry = None
         if peer not in self._up:
             self._up.add(peer)
             return True
@@ -38,14 +45,18 @@ class Liveness:
         if not gone:
             return gone
         self._up.difference_update(gone)
+        self._expiry = None
         return sorted(gone)
 
     def next_expiry(self) -> float:
         """When the first peer now up would be declared down if it stays silent (inf if none)."""
-        if not self._up:
-            return float("inf")
-        last = self._last
-        return min([last[p] for p in self._up]) + self.timeout  # type: ignore[type-var,operator]
+        if self._expiry is None:
+            if self._up:
+                first = min(self._up, key=self._last.__getitem__)  # type: ignore[arg-type]
+                self._expiry = (self._last[first] + self.timeout, first)  # type: ignore[operator]
+            else:
+                self._expiry = (float("inf"), None)
+        return self._expiry[0]
 
     def last_heard(self, peer: str) -> float | None:
         return self._last.get(peer)

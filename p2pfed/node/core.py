@@ -127,6 +127,7 @@ class NodeCore:
         self.age = age
         self.liveness = Liveness(self.neighbours, cfg.peer_timeout)
         self._peers: dict[str, _Peer] = {p: _Peer() for p in self.neighbours}
+        self._neighbour_peers = [self._peers[p] for p in self.neighbours]
         # push seq -> (peer, sent at, the model as the peer will rebuild it)
         self._pending: dict[int, tuple[str, float, np.ndarray]] = {}
         self._next_round = float("inf")
@@ -203,7 +204,7 @@ class NodeCore:
         x_peer = peer.inc.decode(msg.seq, msg.fields.base, msg.payload)
         if x_peer is None:
             self._rejected(Reason.MISSING_REFERENCE, f"{msg.sender} sent a delta against {msg.fields.base}")
-        elif not np.isfinite(x_peer).all():
+        elif msg.fields.base and not np.isfinite(x_peer).all():  # a keyframe is the payload, checked by the codec
             peer.inc.reset()
             x_peer = None
             self._rejected(Reason.NON_FINITE, f"model reconstructed from {msg.sender}")
@@ -235,8 +236,7 @@ class NodeCore:
     def next_deadline(self) -> float:
         """Earliest time at which `on_timer` has something to do."""
         t = self._next_round if not self.training else float("inf")
-        peers = self._peers
-        last = min([peers[p].last_sent for p in self.neighbours], default=t) + self.cfg.heartbeat_interval
+        last = min([q.last_sent for q in self._neighbour_peers], default=t) + self.cfg.heartbeat_interval
         if last < t:
             t = last
         if self._pending:
@@ -301,7 +301,7 @@ class NodeCore:
     def _sent(self, peer: str, frames: list[bytes], now: float) -> Send:
         self._peers[peer].last_sent = now
         self.counters.msgs_out += 1
-        self.counters.bytes_out += sum(len(f) for f in frames)
+        self.counters.bytes_out += len(frames[0]) + len(frames[1]) + len(frames[2])
         return Send(peer, frames)
 
     def _rejected(self, reason: Reason | str, detail: str) -> None:
