@@ -1,21 +1,25 @@
 """Simulator scale: node-updates per second and peak memory at 100 / 1,000 / 5,000 nodes, beside gossipy.
 
-    .venv/bin/python benchmarks/bench_sim_scale.py                 # everything (about 15 minutes)
+    .venv/bin/python benchmarks/bench_sim_scale.py                 # everything (about 25 minutes)
     .venv/bin/python benchmarks/bench_sim_scale.py --sizes 100,1000 --no-gossipy --no-spec
 
 Three measurements, each in a fresh child process (peak RSS is the child's `ru_maxrss`):
 
 1. **The `scale-1000` spec as shipped** (`simulations/scale-1000/spec.toml`: 1,000 synthetic
    fitness users, 100 gossip periods, real crypto): wall time including setup, against the
-   issue's 4-minute budget.
-2. **Like-for-like with gossipy**: a UCI-HAR-shaped federation (N nodes x 300 rows x 174 features,
-   6 classes, written to a temporary .npz and read through the normal `data.source = "npz"` path),
-   MLP 174-64-6, every node-update = a merge plus 10 SGD steps of batch 32 (what gossipy's
-   `TorchModelHandler` does with one local epoch over 300 rows), `fast` mode, 100 periods at 1,000
-   nodes (fewer at 5,000: the rate is what is compared). Nodes run on the `phone` device profile
-   (see below) and the default `laptop` one.
-3. **gossipy** (`benchmarks/bench_gossipy.py`, its own venv `.venv-gossipy`) on 1,000 nodes with
-   the same model and work per update, in the same run.
+   issue's 4-minute budget; with the default `sim.train_process = "auto"` (a second process
+   trains while the event loop runs) and with "off" (one process).
+2. **Like-for-like with gossipy**, once per `--rows` (default 300, 150 and 64 rows per node, i.e.
+   10, 5 and 2 SGD steps per update; at 2 steps gossipy runs at about the issue's 430/s): a UCI-HAR-shaped federation (N nodes x rows x 174 features, 6
+   classes, written to a temporary .npz and read through the normal `data.source = "npz"` path),
+   MLP 174-64-6, every node-update = a merge plus ceil(rows / 32) SGD steps of batch 32 (what
+   gossipy's `TorchModelHandler` does with one local epoch), `fast` mode, 100 periods at 1,000
+   nodes, with the training process and without.  For the first `--rows` also 100 and 5,000
+   nodes (fewer periods at 5,000: the rate is what is compared) and the `laptop` device profile
+   beside the default `phone`.
+3. **gossipy** (`benchmarks/bench_gossipy.py`, its own venv `.venv-gossipy`, one torch thread:
+   its fastest setting here, 2 threads are slower) on 1,000 nodes with the same model and work
+   per update, in the same run, before each comparison.
 
 A node-update is one completed local training (the simulator's `summary.json` "node_updates");
 rates are per wall second of the event loop (setup excluded), as gossipy's are per second of
@@ -91,6 +95,15 @@ def gossipy(nodes: int, rounds: int, rows: int = 300) -> dict | None:
     return out
 
 
+def har_sets(data: Path, periods: int, rows: int, profile: str, train_process: str) -> list[str]:
+    return [
+        "sim.name=har-like", "sim.nodes=0", "sim.fast=true", f"sim.duration={periods * 0.5}",
+        f"sim.sample_interval={periods * 0.5}", "sim.eval_nodes=100", "data.source=npz",
+        f"data.path={data}", f"model.local_steps={-(-rows // 32)}", "model.batch_size=32",
+        f"devices.mix={{{profile} = 1.0}}", f"sim.train_process={train_process}",
+    ]
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--sizes", default="100,1000,5000")
@@ -99,50 +112,57 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--no-gossipy", action="store_true")
     p.add_argument("--no-spec", action="store_true", help="skip the shipped scale-1000 spec run")
     p.add_argument("--profiles", default="phone,laptop", help="device profiles to run at 1,000 nodes")
-    p.add_argument("--rows", type=int, default=300, help="training rows per node (gossipy: one epoch = rows / 32 steps)")
+    p.add_argument("--rows", default="300,150,64",
+                   help="training rows per node, one comparison each (gossipy: one epoch = rows / 32 steps); "
+                        "the first also runs --sizes and --profiles")
     a = p.parse_args(argv)
     sizes = [int(x) for x in a.sizes.split(",")]
     periods = [int(x) for x in a.periods.split(",")]
+    row_list = [int(x) for x in a.rows.split(",")]
     results: dict = {"machine": f"{os.cpu_count()} cores", "date": time.strftime("%Y-%m-%d")}
 
     if not a.no_spec:
-        print("scale-1000 spec (real crypto, synthetic users, 100 periods)...", flush=True)
-        s = simulate(str(ROOT / "simulations" / "scale-1000" / "spec.toml"), [])
-        results["scale_1000_spec"] = {k: s[k] for k in ("total_wall_seconds", "setup_seconds", "node_updates", "node_updates_per_second", "peak_rss_mb")}
-        results["scale_1000_spec"]["acc_mean"] = s["final"]["acc_mean"]
-        print(f"  {s['total_wall_seconds']:.0f} s in all (budget 240 s), {s['node_updates_per_second']:.0f} node-updates/s, "
-              f"held-out accuracy {s['final']['acc_mean']:.3f}, peak {s['peak_rss_mb']:.0f} MB")
+        for mode in ("auto", "off"):
+            print(f"scale-1000 spec (real crypto, synthetic users, 100 periods, train_process={mode})...", flush=True)
+            s = simulate(str(ROOT / "simulations" / "scale-1000" / "spec.toml"), [f"sim.train_process={mode}"])
+            key = f"scale_1000_spec_{mode}"
+            results[key] = {k: s[k] for k in ("total_wall_seconds", "setup_seconds", "node_updates", "node_updates_per_second",
+                                             "peak_rss_mb", "train_process")}
+            results[key]["acc_mean"] = s["final"]["acc_mean"]
+            print(f"  {s['total_wall_seconds']:.0f} s in all (budget 240 s), {s['node_updates_per_second']:.0f} node-updates/s, "
+                  f"held-out accuracy {s['final']['acc_mean']:.3f}, peak {s['peak_rss_mb']:.0f} MB "
+                  f"(training process: {s['train_process']})")
 
-    g = None
-    if not a.no_gossipy:
-        print(f"gossipy, 1000 nodes x {a.gossipy_rounds} rounds...", flush=True)
-        g = gossipy(1000, a.gossipy_rounds, a.rows)
-        if g:
-            results["gossipy_1000"] = g
-            print(f"  {g['node_updates_per_s']:.0f} node-updates/s ({g['per_update']['sgd_steps']} SGD steps each)")
-
-    like: dict = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for n, per in zip(sizes, periods):
-            data = Path(tmp) / f"har_like_{n}.npz"
-            har_like(data, n, rows=a.rows)
-            for profile in a.profiles.split(","):
-                if profile != "phone" and n != 1000:
-                    continue
-                sets = [
-                    "sim.name=har-like", "sim.nodes=0", "sim.fast=true", f"sim.duration={per * 0.5}",
-                    f"sim.sample_interval={per * 0.5}", "sim.eval_nodes=100", "data.source=npz",
-                    f"data.path={data}", f"model.local_steps={-(-a.rows // 32)}", "model.batch_size=32",
-                    f'devices.mix={{{profile} = 1.0}}',
-                ]
-                print(f"p2pfed fast, {n} nodes, {per} periods, {profile} profile...", flush=True)
-                s = simulate("", sets)
-                key = f"{n}_{profile}"
-                like[key] = {k: s[k] for k in ("nodes", "node_updates", "node_updates_per_second", "wall_seconds", "setup_seconds", "peak_rss_mb")}
+        for r_i, rows in enumerate(row_list):
+            steps = -(-rows // 32)
+            g = None
+            if not a.no_gossipy:
+                print(f"[{steps} SGD steps per update] gossipy, 1000 nodes x {a.gossipy_rounds} rounds...", flush=True)
+                g = gossipy(1000, a.gossipy_rounds, rows)
+                if g:
+                    results[f"gossipy_1000_{steps}steps"] = g
+                    print(f"  {g['node_updates_per_s']:.0f} node-updates/s ({g['per_update']['sgd_steps']} SGD steps each)")
+            like: dict = {}
+            runs = [(1000, periods[sizes.index(1000)] if 1000 in sizes else 100, "phone", mode) for mode in ("off", "on")]
+            if r_i == 0:
+                runs += [(n, per, "phone", "auto") for n, per in zip(sizes, periods) if n != 1000]
+                runs += [(1000, periods[sizes.index(1000)] if 1000 in sizes else 100, prof, "auto")
+                         for prof in a.profiles.split(",") if prof != "phone"]
+            for n, per, profile, mode in runs:
+                data = Path(tmp) / f"har_like_{n}_{rows}.npz"
+                if not data.exists():
+                    har_like(data, n, rows=rows)
+                print(f"[{steps} steps] p2pfed fast, {n} nodes, {per} periods, {profile} profile, train_process={mode}...",
+                      flush=True)
+                s = simulate("", har_sets(data, per, rows, profile, mode))
+                key = f"{n}_{profile}_{mode}"
+                like[key] = {k: s[k] for k in ("nodes", "node_updates", "node_updates_per_second", "wall_seconds",
+                                               "setup_seconds", "peak_rss_mb", "train_process")}
                 ratio = f", {s['node_updates_per_second'] / g['node_updates_per_s']:.1f}x gossipy" if g else ""
                 print(f"  {s['node_updates_per_second']:.0f} node-updates/s{ratio}, peak {s['peak_rss_mb']:.0f} MB, "
-                      f"setup {s['setup_seconds']:.1f} s")
-    results["p2pfed_fast_har_like"] = like
+                      f"setup {s['setup_seconds']:.1f} s, training process: {s['train_process']}")
+            results[f"p2pfed_fast_har_like_{steps}steps"] = like
     print(json.dumps(results))
 
 
