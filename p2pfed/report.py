@@ -564,6 +564,11 @@ def report_markdown(
     rows = [("p2pfed (each node's model)", _headline(evaluation))]
     if isinstance(evaluation.get("shared_model"), Mapping):
         rows.append(("shared model, not fine-tuned", _headline(evaluation["shared_model"])))
+    cm = evaluation.get("consensus_model")
+    if isinstance(cm, Mapping):  # simulations: the network's average model, as each node would use it
+        h = dict.fromkeys(("h_mean", "h_median", "h_worst", "h_f1", "l_mean", "l_worst"))
+        h.update(h_mean=cm.get("acc_mean"), l_mean=cm.get("local_acc_mean"), l_worst=cm.get("local_acc_p10"))
+        rows.append(("the network's average model (train-size weighted)", h))
     rows += _baselines(evaluation, summary)
     for label, h in rows:
         lines.append(

@@ -285,3 +285,13 @@ def test_report_of_a_simulation_folder_shows_its_spec(tmp_path: Path) -> None:
     assert "- spec: name = demo, seed = 3\n- model: hidden = [32]\n- churn: preset = none\n" in md
     assert set(accuracy_series(tmp_path)) == {"acc_mean", "acc_p10"}  # per-node maps are not series
     assert files.accuracy is not None and _is_png(files.accuracy)
+
+
+def test_report_of_a_simulation_shows_the_average_model(tmp_path: Path) -> None:
+    """The simulator's `consensus_model` (the network's average, on each node's own data) gets a row."""
+    ev = _evaluation()
+    ev["consensus_model"] = {"acc_mean": 0.7512, "local_acc_mean": 0.6431, "local_acc_p10": 0.25}
+    write_evaluation(tmp_path, ev)
+    md = write_report(tmp_path).markdown.read_text()
+    row = next(line for line in md.splitlines() if line.startswith("| the network's average model"))
+    assert row.split(" | ")[1:] == ["75.1%", "n/a", "n/a", "n/a", "64.3%", "25.0% |"]

@@ -21,7 +21,7 @@ from p2pfed.config import ModelConfig
 from p2pfed.errors import ConfigError
 from p2pfed.sim.engine import Simulation
 from p2pfed.sim.spec import load_spec
-from p2pfed.sim.trainer import LocalTrainer, WorkerError, WorkerTrainer, make_trainer
+from p2pfed.sim.trainer import AUTO_MIN_NODES, LocalTrainer, WorkerError, WorkerTrainer, make_trainer
 from p2pfed.types import LocalData, Split
 
 ROWS, FEATURES, CLASSES = 70, 12, 3
@@ -136,6 +136,9 @@ def test_a_simulation_with_churn_is_identical_with_the_training_process(tmp_path
 def test_auto_and_its_conditions() -> None:
     few = learners(3)
     assert isinstance(make_trainer("auto", few, few[0].manifest.size), LocalTrainer)  # too few nodes
+    many = learners(AUTO_MIN_NODES)
+    # trainings so short that hardly any is in flight: the pipe's round trip would only add waiting
+    assert isinstance(make_trainer("auto", many, many[0].manifest.size, in_flight=1.0), LocalTrainer)
     assert isinstance(make_trainer("off", few, few[0].manifest.size), LocalTrainer)
     with pytest.raises(ConfigError, match="numpy learner"):
         make_trainer("on", [object()], 10)

@@ -34,7 +34,7 @@ from p2pfed.wire import Message
 log = logging.getLogger(__name__)
 
 #: Rejection reason for a valid message of a kind this node's algorithm never uses (mixed federation).
-WRONG_ALGORITHM = "wrong_algorithm"
+WRONG_ALGORITHM = Reason.WRONG_ALGORITHM
 
 
 @dataclass(frozen=True)
@@ -304,8 +304,8 @@ class NodeCore:
         self.counters.bytes_out += len(frames[0]) + len(frames[1]) + len(frames[2])
         return Send(peer, frames)
 
-    def _rejected(self, reason: Reason | str, detail: str) -> None:
-        key = reason.value if isinstance(reason, Reason) else reason
+    def _rejected(self, reason: Reason, detail: str) -> None:
+        key = reason.value
         self.counters.reject(key)
         n = self.counters.rejections[key]
         # every rejection is counted; the log gets the 1st, 2nd, 4th, 8th... of each reason

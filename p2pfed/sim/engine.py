@@ -204,7 +204,8 @@ class Simulation:
         self._partitions = self._partition_groups()
         # fedavg trains its picked nodes in one batch per round, in the event loop
         mode = "off" if s.algorithm == "fedavg" else s.train_process
-        self.trainer: Trainer = make_trainer(mode, self.learners, manifest.size)
+        in_flight = sum(self._train_seconds(n, spec.model.local_steps) for n in self.nodes) / spec.gossip.period
+        self.trainer: Trainer = make_trainer(mode, self.learners, manifest.size, in_flight)
         self.setup_seconds = time.perf_counter() - t0
         log.info(
             "%d nodes (%s), %s, model %s with %d parameters, setup %.1fs",

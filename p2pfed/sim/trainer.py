@@ -22,6 +22,7 @@ anonymous shared-memory block; the pipe carries small msgpack headers only (noth
 from __future__ import annotations
 
 import logging
+import math
 import mmap
 import multiprocessing
 import os
@@ -64,17 +65,24 @@ class Trainer(Protocol):
 
 
 #: `sim.train_process = "auto"` uses a training process from this many nodes on (below, the
-#: fork and the pipe cost more than they save).
+#: fork and the pipe cost more than they save) ...
 AUTO_MIN_NODES = 64
+#: ... and when at least this many trainings are in flight on average (virtual training time
+#: over the gossip period, summed over nodes): with fewer, a result is wanted right after its
+#: training starts, so the loop would wait for the round trip instead of working meanwhile.
+AUTO_MIN_IN_FLIGHT = 4.0
 
 
-def make_trainer(mode: str, learners: Sequence[Any], size: int) -> LocalTrainer | WorkerTrainer:
+def make_trainer(
+    mode: str, learners: Sequence[Any], size: int, in_flight: float = math.inf
+) -> LocalTrainer | WorkerTrainer:
     """The trainer for `sim.train_process` (auto | on | off) and these learners.
 
     "auto" picks the training process when it can help and is safe: numpy learners only (torch
-    trains node by node and has its own threads), at least AUTO_MIN_NODES nodes, two or more CPUs
-    available, fork available, and no other thread in this process (forking a threaded process
-    is unsafe; a process that imported torch may hold its thread pools, so it counts as threaded).
+    trains node by node and has its own threads), at least AUTO_MIN_NODES nodes and
+    AUTO_MIN_IN_FLIGHT trainings in flight on average (`in_flight`), two or more CPUs available,
+    fork available, and no other thread in this process (forking a threaded process is unsafe;
+    a process that imported torch may hold its thread pools, so it counts as threaded).
     "on" insists (numpy learners and fork are still required); "off" never uses it.
     """
     numpy_only = bool(learners) and all(isinstance(l, nplearn.NumpyMLPLearner) for l in learners)
@@ -94,7 +102,8 @@ def make_trainer(mode: str, learners: Sequence[Any], size: int) -> LocalTrainer 
     except AttributeError:  # pragma: no cover - not Linux
         cpus = os.cpu_count() or 1
     threaded = threading.active_count() > 1 or "torch" in sys.modules
-    if numpy_only and can_fork and cpus >= 2 and len(learners) >= AUTO_MIN_NODES and not threaded:
+    big = len(learners) >= AUTO_MIN_NODES and in_flight >= AUTO_MIN_IN_FLIGHT
+    if numpy_only and can_fork and cpus >= 2 and big and not threaded:
         return WorkerTrainer(learners, size)
     return LocalTrainer(learners)
 

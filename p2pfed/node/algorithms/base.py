@@ -31,12 +31,12 @@ from p2pfed.wire import Message
 
 log = logging.getLogger(__name__)
 
-#: Extra rejection reasons of the algorithm cores (counted in `Counters.rejections` like the rest).
-STALE_ROUND = "stale_round"  # a synchronous round's model that arrived after the round was averaged
-FUTURE_ROUND = "future_round"  # a model for a round more than one ahead of ours (clock far off)
-NOT_NEIGHBOUR = "not_neighbour"  # a model from a member outside the static neighbourhood (D-PSGD)
-STALE_MESSAGE = "stale_message"  # push-sum: older than a message already applied on that link
-MASS_RESET = "mass_reset"  # push-sum: a sender's running sums went backwards (it lost its state)
+#: Rejection reasons of the algorithm cores (members of `Reason`, counted like the rest).
+STALE_ROUND = Reason.STALE_ROUND
+FUTURE_ROUND = Reason.FUTURE_ROUND
+NOT_NEIGHBOUR = Reason.NOT_NEIGHBOUR
+STALE_MESSAGE = Reason.STALE_MESSAGE
+MASS_RESET = Reason.MASS_RESET
 
 
 @dataclass
@@ -203,8 +203,8 @@ class BaseCore:
         self.counters.heartbeats_out += 1
         return send
 
-    def _rejected(self, reason: Reason | str, detail: str) -> None:
-        key = reason.value if isinstance(reason, Reason) else reason
+    def _rejected(self, reason: Reason, detail: str) -> None:
+        key = reason.value
         self.counters.reject(key)
         n = self.counters.rejections[key]
         # every rejection is counted; the log gets the 1st, 2nd, 4th, 8th... of each reason
