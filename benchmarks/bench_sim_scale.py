@@ -3,7 +3,8 @@
     .venv/bin/python benchmarks/bench_sim_scale.py                 # everything (about 25 minutes)
     .venv/bin/python benchmarks/bench_sim_scale.py --sizes 100,1000 --no-gossipy --no-spec
 
-Three measurements, each in a fresh child process (peak RSS is the child's `ru_maxrss`):
+Three measurements, each in a fresh child process (peak memory is the child's own `VmHWM`; the
+training process, when there is one, shares the data pages copy-on-write and is not counted):
 
 1. **The `scale-1000` spec as shipped** (`simulations/scale-1000/spec.toml`: 1,000 synthetic
    fitness users, 100 gossip periods, real crypto): wall time including setup, against the
@@ -46,7 +47,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
 
 CHILD = r"""
-import json, resource, sys, time
+import json, sys, time
 from p2pfed.sim.engine import Simulation
 from p2pfed.sim.spec import load_spec
 spec_path, out, overrides = sys.argv[1] or None, sys.argv[2], sys.argv[3:]
@@ -54,7 +55,9 @@ t0 = time.perf_counter()
 sim = Simulation(load_spec(spec_path, overrides), out, progress=False)
 s = sim.run()
 s["total_wall_seconds"] = round(time.perf_counter() - t0, 2)
-s["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+# VmHWM: this process's own peak (ru_maxrss would include the benchmark parent's RSS at fork)
+hwm = next(l for l in open("/proc/self/status") if l.startswith("VmHWM:"))
+s["peak_rss_mb"] = round(int(hwm.split()[1]) / 1024, 1)
 print(json.dumps(s))
 """
 
