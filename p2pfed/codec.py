@@ -91,7 +91,7 @@ def has_payload(kind: Kind) -> bool:
 
 
 def encode_head(kind: Kind, header: Header) -> bytes:
-    packed = _packb(
+    packed = msgpack.packb(
         {
             "sender": header.sender,
             "recipient": header.recipient,
@@ -99,7 +99,8 @@ def encode_head(kind: Kind, header: Header) -> bytes:
             "sent_at": float(header.sent_at),
             "schema": header.schema,
             "nonce": header.nonce,
-        }
+        },
+        use_bin_type=True,
     )
     return _PREFIXES[kind] + packed
 
@@ -153,9 +154,9 @@ def encode_body(kind: Kind, fields: Fields, payload: np.ndarray | None = None, p
             d["re"] = fields.re
         elif kind is Kind.MODEL:
             d["round"] = fields.round
-        packed = _packb(d)
+        packed = msgpack.packb(d, use_bin_type=True)
         return b"".join((prefix, _U32.pack(len(packed)), packed, memoryview(vec).cast("B")))
-    packed = _packb({"ack": fields.ack})
+    packed = msgpack.packb({"ack": fields.ack}, use_bin_type=True)
     return b"".join((prefix, _U32.pack(len(packed)), packed))
 
 
@@ -196,10 +197,6 @@ def decode_body(kind: Kind, plaintext: bytes | memoryview, manifest: Manifest) -
 
 
 _PARAM_DTYPE_STR = PARAM_DTYPE.str
-
-
-def _packb(obj: dict[str, object]) -> bytes:
-    return msgpack.packb(obj, use_bin_type=True)
 
 
 def _unpack_map(data: bytes | memoryview, reason: Reason) -> dict:

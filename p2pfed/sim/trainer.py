@@ -160,7 +160,6 @@ class WorkerTrainer:
 
     def __init__(self, learners: Sequence[Any], size: int) -> None:
         self.size = size  # parameters per model
-        self._learners = learners
         ctx = multiprocessing.get_context("fork")
         self._conn, child = ctx.Pipe()
         # two areas of batch slots in shared memory (one trains while the next is filled); params
@@ -220,7 +219,6 @@ class WorkerTrainer:
         # travels with the next batch and is applied before its jobs: the node was down, so none
         # of its jobs is unsent (they were discarded) and those in flight train first
         self._restores.append([learner, int(samples_drawn)])
-        _restore(self._learners[learner], samples_drawn)  # the parent's copy, for introspection
 
     def close(self) -> None:
         if self._closed:
