@@ -14,7 +14,7 @@ help:
 	@echo "make test      set up .venv and run the fast test suite (incl. import-layer contracts)"
 	@echo "make test-all  also run tests marked slow"
 	@echo "make bench     run the quick benchmarks and print ratios (see docs/benchmarks.md)"
-	@echo "make bench-scale  simulator at 100/1,000/5,000 nodes beside gossipy (~25 min; sets up .venv-gossipy)"
+	@echo "make bench-scale  simulator at 100/1,000/5,000 nodes beside gossipy (~40 min; sets up .venv-gossipy)"
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python >= 3.11"; exit 1; }

@@ -1,6 +1,6 @@
 """Simulator scale: node-updates per second and peak memory at 100 / 1,000 / 5,000 nodes, beside gossipy.
 
-    .venv/bin/python benchmarks/bench_sim_scale.py                 # everything (about 25 minutes)
+    .venv/bin/python benchmarks/bench_sim_scale.py                 # everything (about 40 minutes)
     .venv/bin/python benchmarks/bench_sim_scale.py --sizes 100,1000 --no-gossipy --no-spec
 
 Three measurements, each in a fresh child process (peak memory is the child's own `VmHWM`; the
@@ -16,12 +16,15 @@ training process, when there is one, shares the data pages copy-on-write and is 
    classes, written to a temporary .npz and read through the normal `data.source = "npz"` path),
    MLP 174-64-6, every node-update = a merge plus ceil(rows / 32) SGD steps of batch 32 (what
    gossipy's `TorchModelHandler` does with one local epoch), `fast` mode, 100 periods at 1,000
-   nodes, with the training process and without.  For the first `--rows` also 100 and 5,000
+   nodes, with the training process and without.  Each comparison is `--repeats` (default 3)
+   interleaved rounds of gossipy, p2pfed in one process and p2pfed with the training process;
+   medians are compared (this shared 2-core machine drifts by tens of percent over minutes, so
+   a single pair of runs can be off by that much).  For the first `--rows` also 100 and 5,000
    nodes (fewer periods at 5,000: the rate is what is compared) and the `laptop` device profile
    beside the default `phone`.
 3. **gossipy** (`benchmarks/bench_gossipy.py`, its own venv `.venv-gossipy`, one torch thread:
    its fastest setting here, 2 threads are slower) on 1,000 nodes with the same model and work
-   per update, in the same run, before each comparison.
+   per update, in the same run, interleaved with p2pfed's runs (see 2).
 
 A node-update is one completed local training (the simulator's `summary.json` "node_updates");
 rates are per wall second of the event loop (setup excluded), as gossipy's are per second of
@@ -35,6 +38,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -70,6 +74,11 @@ def har_like(path: Path, nodes: int, rows: int = 300, features: int = 174, class
     X = centres[y] + rng.normal(scale=2.0, size=(nodes * rows, features)).astype(np.float32)
     subject = np.repeat(np.arange(1, nodes + 1), rows)
     np.savez(path, X=X.astype(np.float32), y=y.astype(np.int64), subject=subject.astype(np.int64))
+
+
+def _spread(rates: list[float]) -> dict:
+    return {"runs": [round(r, 1) for r in rates], "median": round(statistics.median(rates), 1),
+            "min": round(min(rates), 1), "max": round(max(rates), 1)}
 
 
 def simulate(spec: str, overrides: list[str]) -> dict:
@@ -113,6 +122,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--sizes", default="100,1000,5000")
     p.add_argument("--periods", default="100,100,20", help="gossip periods per size")
     p.add_argument("--gossipy-rounds", type=int, default=10)
+    p.add_argument("--repeats", type=int, default=3,
+                   help="interleaved rounds of (gossipy, p2pfed off, p2pfed on) per --rows; medians are compared")
     p.add_argument("--no-gossipy", action="store_true")
     p.add_argument("--no-spec", action="store_true", help="skip the shipped scale-1000 spec run")
     p.add_argument("--profiles", default="phone,laptop", help="device profiles to run at 1,000 nodes")
@@ -140,32 +151,63 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for r_i, rows in enumerate(row_list):
             steps = -(-rows // 32)
-            g = None
-            if not a.no_gossipy:
-                print(f"[{steps} SGD steps per update] gossipy, 1000 nodes x {a.gossipy_rounds} rounds...", flush=True)
-                g = gossipy(1000, a.gossipy_rounds, rows)
-                if g:
-                    results[f"gossipy_1000_{steps}steps"] = g
-                    print(f"  {g['node_updates_per_s']:.0f} node-updates/s ({g['per_update']['sgd_steps']} SGD steps each)")
+            n_big = periods[sizes.index(1000)] if 1000 in sizes else 100
+            data = Path(tmp) / f"har_like_1000_{rows}.npz"
+            har_like(data, 1000, rows=rows)
+            # interleaved repeats: gossipy, then p2pfed one process, then with the training process,
+            # `--repeats` times; this machine's speed drifts by tens of percent over minutes (a
+            # shared host), so each comparison is made of runs minutes apart, reported as medians
+            g_rates: list[float] = []
+            runs: dict[str, list[dict]] = {"off": [], "on": []}
+            for rep in range(a.repeats):
+                tag = f"[{steps} steps, round {rep + 1}/{a.repeats}]"
+                if not a.no_gossipy:
+                    print(f"{tag} gossipy, 1000 nodes x {a.gossipy_rounds} rounds...", flush=True)
+                    g = gossipy(1000, a.gossipy_rounds, rows)
+                    if g:
+                        g_rates.append(g["node_updates_per_s"])
+                        print(f"  {g['node_updates_per_s']:.0f} node-updates/s ({g['per_update']['sgd_steps']} SGD steps each)")
+                for mode in ("off", "on"):
+                    print(f"{tag} p2pfed fast, 1000 nodes, {n_big} periods, train_process={mode}...", flush=True)
+                    s = simulate("", har_sets(data, n_big, rows, "phone", mode))
+                    runs[mode].append(s)
+                    ratio = f", {s['node_updates_per_second'] / g_rates[-1]:.1f}x this round's gossipy" if g_rates else ""
+                    print(f"  {s['node_updates_per_second']:.0f} node-updates/s{ratio}, peak {s['peak_rss_mb']:.0f} MB, "
+                          f"training process: {s['train_process']}")
+            g_med = statistics.median(g_rates) if g_rates else None
+            if g_rates:
+                results[f"gossipy_1000_{steps}steps"] = _spread(g_rates)
             like: dict = {}
-            runs = [(1000, periods[sizes.index(1000)] if 1000 in sizes else 100, "phone", mode) for mode in ("off", "on")]
-            if r_i == 0:
-                runs += [(n, per, "phone", "auto") for n, per in zip(sizes, periods) if n != 1000]
-                runs += [(1000, periods[sizes.index(1000)] if 1000 in sizes else 100, prof, "auto")
-                         for prof in a.profiles.split(",") if prof != "phone"]
-            for n, per, profile, mode in runs:
-                data = Path(tmp) / f"har_like_{n}_{rows}.npz"
-                if not data.exists():
-                    har_like(data, n, rows=rows)
-                print(f"[{steps} steps] p2pfed fast, {n} nodes, {per} periods, {profile} profile, train_process={mode}...",
-                      flush=True)
-                s = simulate("", har_sets(data, per, rows, profile, mode))
-                key = f"{n}_{profile}_{mode}"
-                like[key] = {k: s[k] for k in ("nodes", "node_updates", "node_updates_per_second", "wall_seconds",
-                                               "setup_seconds", "peak_rss_mb", "train_process")}
-                ratio = f", {s['node_updates_per_second'] / g['node_updates_per_s']:.1f}x gossipy" if g else ""
-                print(f"  {s['node_updates_per_second']:.0f} node-updates/s{ratio}, peak {s['peak_rss_mb']:.0f} MB, "
-                      f"setup {s['setup_seconds']:.1f} s, training process: {s['train_process']}")
+            for mode, ss in runs.items():
+                rates = [x["node_updates_per_second"] for x in ss]
+                like[f"1000_phone_{mode}"] = {
+                    **_spread(rates),
+                    **({"vs_gossipy_median": round(statistics.median(rates) / g_med, 2),
+                        "vs_gossipy_per_round": [round(r / g, 2) for r, g in zip(rates, g_rates)]} if g_med else {}),
+                    "peak_rss_mb": max(x["peak_rss_mb"] for x in ss),
+                    "train_process": ss[-1]["train_process"],
+                    "node_updates": ss[-1]["node_updates"],
+                }
+                if g_med:
+                    print(f"[{steps} steps] train_process={mode}: median {statistics.median(rates):.0f}/s over "
+                          f"{len(rates)} runs = {statistics.median(rates) / g_med:.1f}x gossipy's median {g_med:.0f}/s "
+                          f"(per round: {', '.join(f'{r / g:.1f}x' for r, g in zip(rates, g_rates))})")
+            if r_i == 0:  # other sizes and device profiles, once
+                extra = [(n, per, "phone") for n, per in zip(sizes, periods) if n != 1000]
+                extra += [(1000, n_big, prof) for prof in a.profiles.split(",") if prof != "phone"]
+                for n, per, profile in extra:
+                    d = Path(tmp) / f"har_like_{n}_{rows}.npz"
+                    if not d.exists():
+                        har_like(d, n, rows=rows)
+                    print(f"[{steps} steps] p2pfed fast, {n} nodes, {per} periods, {profile} profile, train_process=auto...",
+                          flush=True)
+                    s = simulate("", har_sets(d, per, rows, profile, "auto"))
+                    like[f"{n}_{profile}_auto"] = {k: s[k] for k in ("nodes", "node_updates", "node_updates_per_second",
+                                                                      "wall_seconds", "setup_seconds", "peak_rss_mb",
+                                                                      "train_process")}
+                    ratio = f", {s['node_updates_per_second'] / g_med:.1f}x gossipy's median" if g_med else ""
+                    print(f"  {s['node_updates_per_second']:.0f} node-updates/s{ratio}, peak {s['peak_rss_mb']:.0f} MB, "
+                          f"setup {s['setup_seconds']:.1f} s, training process: {s['train_process']}")
             results[f"p2pfed_fast_har_like_{steps}steps"] = like
     print(json.dumps(results))
 
