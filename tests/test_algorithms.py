@@ -31,7 +31,8 @@ from p2pfed.node.algorithms import (
     mh_matrix,
     mh_weight,
 )
-from p2pfed.node.core import CoreConfig, NodeCore, Send, Train
+from p2pfed.node.algorithms import NodeCore
+from p2pfed.node.core import CoreConfig, Send, Train
 from p2pfed.types import TrainStats
 
 CFG = CoreConfig(

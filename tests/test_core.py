@@ -11,7 +11,8 @@ import pytest
 
 from helpers import Federation, federation, forge, vector
 from p2pfed.codec import Fields, Kind
-from p2pfed.node.core import CoreConfig, NodeCore, Send, Train
+from p2pfed.node.algorithms import NodeCore
+from p2pfed.node.core import CoreConfig, Send, Train
 from p2pfed.types import TrainStats
 
 CFG = CoreConfig(period=1.0, jitter=0.2, merge="weighted", exchange_timeout=2.0, heartbeat_interval=0.5, peer_timeout=2.0, local_steps=0)

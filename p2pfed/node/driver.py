@@ -18,7 +18,8 @@ from typing import Any, Protocol
 import numpy as np
 
 from p2pfed.metrics import MetricsLog
-from p2pfed.node.core import Action, NodeCore, Send, Train
+from p2pfed.node.algorithms import NodeCore
+from p2pfed.node.core import Action, Send, Train
 from p2pfed.transport.base import Transport
 from p2pfed.types import Learner, Split
 
@@ -150,7 +151,7 @@ class NodeDriver:
         try:
             new, stats = await loop.run_in_executor(self._executor, self.learner.train, action.params, action.steps)
         except Exception:
-            log.exception("local training failed; skipping this round")
+            log.exception("local training failed; this round goes on with the untrained model")
             self._execute(self.core.on_trained(self.clock(), action.params, None))
             return
         self._execute(self.core.on_trained(self.clock(), action.params, new, stats))

@@ -20,7 +20,8 @@ from p2pfed.data import load_heldout, load_local
 from p2pfed.errors import ConfigError
 from p2pfed.learner import TorchLearner
 from p2pfed.metrics import Counters, MetricsLog
-from p2pfed.node.core import CoreConfig, NodeCore
+from p2pfed.node.algorithms import NodeCore
+from p2pfed.node.core import CoreConfig
 from p2pfed.node.driver import NodeDriver
 from p2pfed.personal import personalize
 from p2pfed.sequence import ReplayGuard, SequenceCounter

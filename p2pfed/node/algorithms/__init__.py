@@ -2,7 +2,7 @@
 
 | name         | core                      | what it does                                                        |
 |--------------|---------------------------|---------------------------------------------------------------------|
-| `gossip`     | p2pfed.node.core.NodeCore | asynchronous push-pull gossip averaging (the default)               |
+| `gossip`     | push_pull.NodeCore        | asynchronous push-pull gossip averaging (the default)               |
 | `gossip-age` | AgeGossipCore             | push-only gossip learning, age-weighted merge (Ormándi 2013)        |
 | `dpsgd`      | DPSGDCore                 | synchronous D-PSGD, Metropolis-Hastings weights (Lian 2017)         |
 | `push-sum`   | PushSumCore               | push-sum / SGP with loss-tolerant running sums (Kempe 2003)         |
@@ -36,7 +36,8 @@ from p2pfed.node.algorithms.protocol import (
     ProtocolCore,
 )
 from p2pfed.node.algorithms.push_sum import PushSumCore
-from p2pfed.node.core import CoreConfig, Envelope, NodeCore
+from p2pfed.node.algorithms.push_pull import NodeCore
+from p2pfed.node.core import CoreConfig, Envelope
 
 __all__ = [
     "ALGORITHMS",
@@ -45,6 +46,7 @@ __all__ = [
     "DPSGDCore",
     "EpidemicCore",
     "LocalCore",
+    "NodeCore",
     "ProtocolCore",
     "PushSumCore",
     "age_merge",

@@ -1,9 +1,9 @@
 """Plumbing shared by the algorithm cores: liveness, heartbeats and acks, the receive path, rejections.
 
-Every algorithm here sends models one way in `Kind.MODEL` messages (no reply).  Models travel as
-deltas against the reference the receiver acknowledged, else as keyframes (p2pfed.gossip links),
-exactly as in the default push-pull core; because nothing answers a one-way model, the receiver
-acknowledges each one at once with a HEARTBEAT (ack = its seq, or 0 if it could not rebuild it),
+The push-pull core (`push_pull.NodeCore`) answers a PUSH with a REPLY; every other algorithm
+here sends models one way in `Kind.MODEL` messages (no reply).  Models travel as deltas against
+the reference the receiver acknowledged, else as keyframes (p2pfed.gossip links); because
+nothing answers a one-way model, the receiver acknowledges each one at once with a HEARTBEAT (ack = its seq, or 0 if it could not rebuild it),
 so the sender's reference advances after every message and a lost reference costs one keyframe.
 HEARTBEATs to quiet neighbours keep liveness fresh; a neighbour unheard for `peer_timeout` is
 skipped until it is heard again, then resynced by keyframe.
@@ -117,15 +117,7 @@ class BaseCore:
         peer.out.acked(msg.fields.ack)
         if msg.kind is Kind.HEARTBEAT:
             return []
-        if msg.kind is not Kind.MODEL:
-            self._rejected(
-                WRONG_ALGORITHM,
-                f"{msg.sender} sent a {msg.kind.name} (push-pull gossip) but this node runs {self.algorithm!r}; "
-                "all members of a federation must run the same algorithm",
-            )
-            return []
-        assert msg.payload is not None
-        return self._on_model(now, msg, peer)
+        return self._on_payload(now, msg, peer)
 
     def next_deadline(self) -> float:
         """Earliest time at which `on_timer` has something to do."""
@@ -148,6 +140,22 @@ class BaseCore:
 
     def _tick_deadline(self) -> float:
         return self._next_period if not self.training else float("inf")
+
+    def _on_payload(self, now: float, msg: Message, peer: Peer) -> list[Action]:
+        """An authenticated message that carries a model (PUSH, REPLY or MODEL), acks already applied.
+
+        Default: one-way MODEL messages go to `_on_model`; the push-pull kinds are rejected (the
+        push-pull core overrides this).
+        """
+        if msg.kind is not Kind.MODEL:
+            self._rejected(
+                WRONG_ALGORITHM,
+                f"{msg.sender} sent a {msg.kind.name} (push-pull gossip) but this node runs {self.algorithm!r}; "
+                "all members of a federation must run the same algorithm",
+            )
+            return []
+        assert msg.payload is not None
+        return self._on_model(now, msg, peer)
 
     def _on_model(self, now: float, msg: Message, peer: Peer) -> list[Action]:
         raise NotImplementedError
@@ -193,7 +201,7 @@ class BaseCore:
         seq, frames = self.wire.seal(kind, peer_id, fields, payload, now)
         self._peer(peer_id).last_sent = now
         self.counters.msgs_out += 1
-        self.counters.bytes_out += sum(len(f) for f in frames)
+        self.counters.bytes_out += sum(map(len, frames))
         return seq, Send(peer_id, frames)
 
     def _heartbeat(self, peer_id: str, now: float, ack: int | None = None) -> Send:
