@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -12,19 +12,19 @@ import torch.nn.functional as F
 
 from p2pfed.batches import BatchStream
 from p2pfed.config import ModelConfig
-from p2pfed.errors import ConfigError, DataError
+from p2pfed.errors import ConfigError
+from p2pfed.learnbase import LearnerBase
 from p2pfed.models import arch_string, build_model, manifest_of
-from p2pfed.types import PARAM_DTYPE, EvalStats, LocalData, Manifest, Split, TrainStats
+from p2pfed.types import EvalStats, LocalData, Manifest, Split, TrainStats
 
 log = logging.getLogger(__name__)
 
 #: Rows per forward pass in `evaluate` and `predict` (bounds memory on big splits).
 EVAL_BATCH = 4096
 
-_MOMENTUM_KEY = "momentum"
 
 
-class TorchLearner:
+class TorchLearner(LearnerBase):
     """Implements the `Learner` protocol with PyTorch on one node's private data.
 
     The model's parameters live as views into one flat float32 buffer, so loading a vector,
@@ -136,7 +136,7 @@ class TorchLearner:
     def predict(self, params: np.ndarray, X: np.ndarray) -> np.ndarray:
         """Predicted class (int64 argmax of the logits) of every row of `X` under `params`."""
         self._load(params)
-        Xt = _tensor(self._features(X, "prediction"), np.float32)
+        Xt = _tensor(self._check_features(X, "prediction"), np.float32)
         out = np.empty(Xt.shape[0], dtype=np.int64)
         with torch.no_grad():
             for start in range(0, Xt.shape[0], EVAL_BATCH):
@@ -144,45 +144,10 @@ class TorchLearner:
                 out[start : start + logits.shape[0]] = logits.argmax(dim=1).numpy()
         return out
 
-    # -- optimiser state and batch stream ----------------------------------------------------
+    # -- optimiser state and batch stream: LearnerBase -----------------------------------------
 
-    def state_arrays(self) -> dict[str, np.ndarray]:
-        """Optimiser state as flat float32 arrays (``{"momentum": ...}``; empty if momentum is 0)."""
-        if self._buf is None:
-            return {}
-        return {_MOMENTUM_KEY: self._buf.numpy().copy()}
-
-    def load_state_arrays(self, arrays: Mapping[str, np.ndarray]) -> None:
-        """Restore what `state_arrays` returned; an absent or empty entry resets the state."""
-        unknown = sorted(set(arrays) - {_MOMENTUM_KEY})
-        if unknown:
-            raise ValueError(f"unknown optimiser state entries: {', '.join(unknown)} (known: momentum)")
-        arr = arrays.get(_MOMENTUM_KEY)
-        if arr is None or np.asarray(arr).size == 0:
-            if self._buf is not None:
-                self._buf.zero_()
-            return
-        if self._buf is None:
-            log.info("ignoring the saved momentum buffer: model.momentum is 0")
-            return
-        a = self._check_vector(np.asarray(arr), "momentum buffer")
-        if not np.isfinite(a).all():
-            raise ValueError("momentum buffer holds NaN or infinite values")
-        self._buf.numpy()[...] = a
-
-    @property
-    def samples_drawn(self) -> int:
-        """Position in the batch stream (training samples drawn so far)."""
-        return self._stream.samples_drawn
-
-    @samples_drawn.setter
-    def samples_drawn(self, value: int) -> None:
-        self._stream.samples_drawn = value
-
-    @property
-    def n_train(self) -> int:
-        """Number of local training samples."""
-        return self._n
+    def _momentum(self) -> np.ndarray | None:
+        return None if self._buf is None else self._buf.numpy()
 
     # -- helpers -----------------------------------------------------------------------------
 
@@ -190,47 +155,12 @@ class TorchLearner:
         """Indices of the next minibatch: consecutive slices of per-epoch permutations."""
         return self._stream.next_batch()
 
-    def _check_vector(self, params: object, what: str) -> np.ndarray:
-        size = self._manifest.size
-        if not isinstance(params, np.ndarray):
-            raise ValueError(f"{what} must be a numpy array, got {type(params).__name__}")
-        if params.dtype != PARAM_DTYPE:
-            raise ValueError(f"{what} must have dtype float32 ('<f4'), got {params.dtype.str!r}")
-        if params.shape != (size,):
-            raise ValueError(
-                f"{what} has shape {params.shape}; model {self._manifest.arch} needs a flat "
-                f"vector of {size} values"
-            )
-        return params
-
     def _load(self, params: np.ndarray) -> None:
         self._flat_np[...] = self._check_vector(params, "params")
 
-    def _features(self, X: object, what: str) -> np.ndarray:
-        X = np.asarray(X)
-        if X.ndim < 1 or tuple(X.shape[1:]) != self._input_shape:
-            raise DataError(
-                f"{what} data: samples have shape {tuple(X.shape[1:])}, the model expects "
-                f"{self._input_shape}"
-            )
-        if X.dtype.kind not in "biuf":
-            raise DataError(f"{what} data: features must be numbers, got {X.dtype}")
-        return X
-
     def _tensors(self, split: Split, what: str) -> tuple[torch.Tensor, torch.Tensor]:
-        X, y = np.asarray(split.X), np.asarray(split.y)
-        if X.ndim < 1 or y.ndim != 1 or X.shape[0] != y.shape[0]:
-            raise DataError(f"{what} data: X has shape {X.shape} but y has shape {y.shape}")
-        X = self._features(X, what)
-        if y.size and not np.issubdtype(y.dtype, np.integer):
-            raise DataError(f"{what} data: labels must be integers, got {y.dtype}")
-        if y.size and (int(y.min()) < 0 or int(y.max()) >= self._n_classes):
-            raise DataError(
-                f"{what} data: labels must be in 0..{self._n_classes - 1}, got "
-                f"{int(y.min())}..{int(y.max())}"
-            )
+        X, y = self._check_split(split, what)
         return _tensor(X, np.float32), _tensor(y, np.int64)
-
 
 def fit(
     cfg: ModelConfig, data: LocalData, steps: int, seed: int = 0, threads: int | None = None

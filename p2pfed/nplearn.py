@@ -5,14 +5,15 @@ from __future__ import annotations
 import logging
 import math
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from p2pfed.batches import BatchStream, seed_word
 from p2pfed.config import ModelConfig
-from p2pfed.errors import ConfigError, DataError
+from p2pfed.errors import ConfigError
+from p2pfed.learnbase import LearnerBase
 from p2pfed.types import PARAM_DTYPE, EvalStats, LocalData, Manifest, Split, TrainStats
 
 log = logging.getLogger(__name__)
@@ -34,7 +35,6 @@ TRAIN_CHUNK_BYTES = 16 << 20
 #: Upper bound (float32 values) on one activation block in `evaluate_many` / `predict_many`.
 EVAL_CHUNK_VALUES = 4 << 20
 
-_MOMENTUM_KEY = "momentum"
 _F32 = np.float32
 
 
@@ -134,7 +134,7 @@ def _check_config(cfg: ModelConfig, input_shape: tuple[int, ...], n_classes: int
 # ---------------------------------------------------------------------------------------------
 
 
-class NumpyMLPLearner:
+class NumpyMLPLearner(LearnerBase):
     """Implements the `Learner` protocol for ``model.kind == "mlp"`` in numpy float32.
 
     Interchangeable with `p2pfed.learner.TorchLearner` for an MLP: the same manifest (so the same
@@ -228,60 +228,12 @@ class NumpyMLPLearner:
             out[ks, rs] = logits.argmax(axis=2)
         return out
 
-    # -- optimiser state and batch stream (as TorchLearner) --------------------------------
+    # -- optimiser state and batch stream: LearnerBase -----------------------------------------
 
-    def state_arrays(self) -> dict[str, np.ndarray]:
-        """Optimiser state as flat float32 arrays (``{"momentum": ...}``; empty if momentum is 0)."""
-        if self._buf is None:
-            return {}
-        return {_MOMENTUM_KEY: self._buf.copy()}
-
-    def load_state_arrays(self, arrays: Mapping[str, np.ndarray]) -> None:
-        """Restore what `state_arrays` returned; an absent or empty entry resets the state."""
-        unknown = sorted(set(arrays) - {_MOMENTUM_KEY})
-        if unknown:
-            raise ValueError(f"unknown optimiser state entries: {', '.join(unknown)} (known: momentum)")
-        arr = arrays.get(_MOMENTUM_KEY)
-        if arr is None or np.asarray(arr).size == 0:
-            if self._buf is not None:
-                self._buf[...] = 0
-            return
-        if self._buf is None:
-            log.info("ignoring the saved momentum buffer: model.momentum is 0")
-            return
-        a = self._check_vector(np.asarray(arr), "momentum buffer")
-        if not np.isfinite(a).all():
-            raise ValueError("momentum buffer holds NaN or infinite values")
-        self._buf[...] = a
-
-    @property
-    def samples_drawn(self) -> int:
-        """Position in the batch stream (training samples drawn so far)."""
-        return self._stream.samples_drawn
-
-    @samples_drawn.setter
-    def samples_drawn(self, value: int) -> None:
-        self._stream.samples_drawn = value
-
-    @property
-    def n_train(self) -> int:
-        """Number of local training samples."""
-        return self._n
+    def _momentum(self) -> np.ndarray | None:
+        return self._buf
 
     # -- helpers -----------------------------------------------------------------------------
-
-    def _check_vector(self, params: object, what: str) -> np.ndarray:
-        size = self._size
-        if not isinstance(params, np.ndarray):
-            raise ValueError(f"{what} must be a numpy array, got {type(params).__name__}")
-        if params.dtype != PARAM_DTYPE:
-            raise ValueError(f"{what} must have dtype float32 ('<f4'), got {params.dtype.str!r}")
-        if params.shape != (size,):
-            raise ValueError(
-                f"{what} has shape {params.shape}; model {self._manifest.arch} needs a flat "
-                f"vector of {size} values"
-            )
-        return params
 
     def _stack(self, params: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
         """K parameter vectors as one C-contiguous (K, size) float32 array."""
@@ -313,28 +265,11 @@ class NumpyMLPLearner:
                 yield ks, rs, _forward_shared(self._layers, P[ks], X[rs])
 
     def _features(self, X: object, what: str) -> np.ndarray:
-        X = np.asarray(X)
-        if X.ndim < 1 or tuple(X.shape[1:]) != self._input_shape:
-            raise DataError(
-                f"{what} data: samples have shape {tuple(X.shape[1:])}, the model expects {self._input_shape}"
-            )
-        if X.dtype.kind not in "biuf":
-            raise DataError(f"{what} data: features must be numbers, got {X.dtype}")
-        return X.astype(np.float32, copy=False)
+        return self._check_features(X, what).astype(np.float32, copy=False)
 
     def _split_arrays(self, split: Split, what: str) -> tuple[np.ndarray, np.ndarray]:
-        X, y = np.asarray(split.X), np.asarray(split.y)
-        if X.ndim < 1 or y.ndim != 1 or X.shape[0] != y.shape[0]:
-            raise DataError(f"{what} data: X has shape {X.shape} but y has shape {y.shape}")
-        X = self._features(X, what)
-        if y.size and not np.issubdtype(y.dtype, np.integer):
-            raise DataError(f"{what} data: labels must be integers, got {y.dtype}")
-        if y.size and (int(y.min()) < 0 or int(y.max()) >= self._n_classes):
-            raise DataError(
-                f"{what} data: labels must be in 0..{self._n_classes - 1}, got {int(y.min())}..{int(y.max())}"
-            )
-        return X, y
-
+        X, y = self._check_split(split, what)
+        return X.astype(np.float32, copy=False), y
 
 # ---------------------------------------------------------------------------------------------
 # Batched training

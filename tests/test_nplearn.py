@@ -429,6 +429,38 @@ def test_bad_data_and_params(data: LocalData) -> None:
         lrn.train(p, 1.5)  # type: ignore[arg-type]
 
 
+def test_both_learners_reject_the_same_inputs_with_the_same_messages(data: LocalData) -> None:
+    """The checks live once, in p2pfed.learnbase: numpy and torch nodes must fail alike."""
+    cfg = replace(CFG, momentum=0.5)
+    p = NumpyMLPLearner(cfg, data).initial_params()
+    bad_calls = [
+        lambda lrn: lrn.evaluate(p, Split(data.test.X[:, :23], data.test.y)),
+        lambda lrn: lrn.evaluate(p, Split(data.test.X[:2], np.array([0.0, 1.0]))),
+        lambda lrn: lrn.evaluate(p, Split(data.test.X[:3], data.test.y[:2])),
+        lambda lrn: lrn.evaluate(p, Split(data.test.X[:2], np.array([0, 9]))),
+        lambda lrn: lrn.predict(p, np.array([["a"] * 24])),
+        lambda lrn: lrn.evaluate(p[:-1], data.test),
+        lambda lrn: lrn.evaluate(p.astype(np.float64), data.test),
+        lambda lrn: lrn.evaluate(p.tolist(), data.test),
+        lambda lrn: lrn.load_state_arrays({"velocity": p}),
+        lambda lrn: lrn.load_state_arrays({"momentum": p[:10]}),
+        lambda lrn: lrn.load_state_arrays({"momentum": np.full_like(p, np.inf)}),
+    ]
+    for call in bad_calls:
+        errors = []
+        for lrn in (NumpyMLPLearner(cfg, data), TorchLearner(cfg, data)):
+            with pytest.raises((ValueError, DataError)) as e:
+                call(lrn)
+            errors.append((type(e.value), str(e.value)))
+        assert errors[0] == errors[1]
+    for lrn in (NumpyMLPLearner(cfg, data), TorchLearner(cfg, data)):
+        lrn.load_state_arrays({"momentum": np.ones_like(p)})
+        np.testing.assert_array_equal(lrn.state_arrays()["momentum"], np.ones_like(p))
+        lrn.load_state_arrays({})
+        assert not lrn.state_arrays()["momentum"].any()
+        assert lrn.n_train == len(data.train)
+
+
 def test_zero_steps_and_no_data(data: LocalData) -> None:
     lrn = NumpyMLPLearner(CFG, data)
     p = lrn.initial_params()
