@@ -146,6 +146,27 @@ def test_auto_and_its_conditions() -> None:
         load_spec(None, ["sim.train_process='always'"])
 
 
+def test_a_parallel_sweep_worker_counts_only_its_share_of_the_cpus(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from p2pfed.sim import sweep, trainer
+
+    monkeypatch.setattr(sweep.logging, "basicConfig", lambda **kw: None)  # keep this process's logging
+    alone = trainer.cpus_per_run()
+    try:
+        sweep._init_worker(str(tmp_path / "sweep.log"), jobs=2)  # what a pool of 2 points runs first
+        assert trainer.cpus_per_run() == max(1, alone // 2)
+        trainer.share_cpus(10_000)
+        assert trainer.cpus_per_run() == 1
+        # with one CPU per run, "auto" never forks a training process
+        many = learners(AUTO_MIN_NODES)
+        assert isinstance(make_trainer("auto", many, many[0].manifest.size), LocalTrainer)
+        for bad in (0, -1, 1.5, True):
+            with pytest.raises(ValueError, match="positive integer"):
+                trainer.share_cpus(bad)  # type: ignore[arg-type]
+    finally:
+        trainer.share_cpus(1)
+    assert trainer.cpus_per_run() == alone
+
+
 def test_a_failing_worker_raises_a_clear_error() -> None:
     ls = learners(2)
     worker = WorkerTrainer(ls, ls[0].manifest.size)

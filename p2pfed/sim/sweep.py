@@ -55,6 +55,7 @@ from typing import Any
 
 from p2pfed.config import parse_override
 from p2pfed.errors import ConfigError, P2PFedError
+from p2pfed.sim import trainer
 
 logger = logging.getLogger(__name__)
 
@@ -399,7 +400,9 @@ def _run_pool(
     record: Callable[..., None],
 ) -> None:
     ctx = multiprocessing.get_context("spawn")  # no fork: the parent may hold threads (progress bar, torch)
-    pool = ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_worker, initargs=(str(sweep.out / WORKER_LOG),))
+    pool = ProcessPoolExecutor(
+        jobs, mp_context=ctx, initializer=_init_worker, initargs=(str(sweep.out / WORKER_LOG), jobs)
+    )
     futures: dict[Future[tuple[PointResult, str]], Point] = {}
     try:
         for pt in pending:
@@ -424,8 +427,13 @@ def _run_pool(
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _init_worker(log_file: str) -> None:
-    """Worker processes log warnings to OUT/sweep.log instead of writing over the progress bar."""
+def _init_worker(log_file: str, jobs: int = 1) -> None:
+    """Worker processes log warnings to OUT/sweep.log instead of writing over the progress bar.
+
+    They also share the CPUs among the `jobs` points running at once, so `sim.train_process =
+    "auto"` does not fork a training process per point on a machine the sweep already fills.
+    """
+    trainer.share_cpus(jobs)
     logging.basicConfig(
         filename=log_file,
         level=logging.WARNING,

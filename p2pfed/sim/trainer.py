@@ -73,6 +73,30 @@ AUTO_MIN_NODES = 64
 AUTO_MIN_IN_FLIGHT = 4.0
 
 
+_concurrent_runs = 1
+
+
+def share_cpus(runs: int) -> None:
+    """Declare this process one of `runs` simulations running at once (a parallel sweep's worker).
+
+    "auto" then counts only this run's share of the CPUs, so a sweep that already keeps every
+    core busy does not fork a training process per point and oversubscribe them.
+    """
+    global _concurrent_runs
+    if not isinstance(runs, int) or isinstance(runs, bool) or runs < 1:
+        raise ValueError(f"runs must be a positive integer, got {runs!r}")
+    _concurrent_runs = runs
+
+
+def cpus_per_run() -> int:
+    """The CPUs this process may use divided by the simulations running at once (at least 1)."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        cpus = os.cpu_count() or 1
+    return max(1, cpus // _concurrent_runs)
+
+
 def make_trainer(
     mode: str, learners: Sequence[Any], size: int, in_flight: float = math.inf
 ) -> LocalTrainer | WorkerTrainer:
@@ -80,7 +104,8 @@ def make_trainer(
 
     "auto" picks the training process when it can help and is safe: numpy learners only (torch
     trains node by node and has its own threads), at least AUTO_MIN_NODES nodes and
-    AUTO_MIN_IN_FLIGHT trainings in flight on average (`in_flight`), two or more CPUs available,
+    AUTO_MIN_IN_FLIGHT trainings in flight on average (`in_flight`), two or more CPUs available
+    to this run (`cpus_per_run`: a parallel sweep's points share the machine's),
     fork available, and no other thread in this process (forking a threaded process is unsafe;
     a process that imported torch may hold its thread pools, so it counts as threaded).
     "on" insists (numpy learners and fork are still required); "off" never uses it.
@@ -97,13 +122,9 @@ def make_trainer(
         if not can_fork:
             raise ConfigError("sim.train_process = 'on' needs the 'fork' start method (Linux, macOS)")
         return WorkerTrainer(learners, size)
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        cpus = os.cpu_count() or 1
     threaded = threading.active_count() > 1 or "torch" in sys.modules
     big = len(learners) >= AUTO_MIN_NODES and in_flight >= AUTO_MIN_IN_FLIGHT
-    if numpy_only and can_fork and cpus >= 2 and big and not threaded:
+    if numpy_only and can_fork and cpus_per_run() >= 2 and big and not threaded:
         return WorkerTrainer(learners, size)
     return LocalTrainer(learners)
 
