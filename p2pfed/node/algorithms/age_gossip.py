@@ -51,11 +51,9 @@ class AgeGossipCore(ModelCore):
     algorithm = "gossip-age"
 
     def _after_training(self, now: float) -> list[Action]:
-        alive = self.liveness.alive(now)
-        if not alive:
-            self.counters.idle_rounds += 1
+        peer = self._pick_alive(now)
+        if peer is None:
             return []
-        peer = alive[self.rng.randrange(len(alive))]
         return [self._send_model(peer, now, weight=self.weight)]
 
     def _on_model(self, now: float, msg: Message, peer: Peer) -> list[Action]:

@@ -186,6 +186,14 @@ class BaseCore:
             return [Train(self._train_from(), self.cfg.local_steps)]
         return self._after_training(now)
 
+    def _pick_alive(self, now: float) -> str | None:
+        """A random live neighbour (one RNG draw), or None after counting an idle round."""
+        alive = self.liveness.alive(now)
+        if not alive:
+            self.counters.idle_rounds += 1
+            return None
+        return alive[self.rng.randrange(len(alive))]
+
     # --- sending ---------------------------------------------------------------------------------------
 
     def _peer(self, peer_id: str, now: float = float("-inf")) -> Peer:

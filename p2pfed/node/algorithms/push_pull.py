@@ -122,11 +122,9 @@ class NodeCore(ModelCore):
     # --- internals ----------------------------------------------------------------------------------
 
     def _push(self, now: float) -> list[Action]:
-        alive = self.liveness.alive(now)
-        if not alive:
-            self.counters.idle_rounds += 1
+        peer = self._pick_alive(now)
+        if peer is None:
             return []
-        peer = alive[self.rng.randrange(len(alive))]
         action = self._model_message(Kind.PUSH, peer, now)
         self.counters.pushes += 1
         return [action]

@@ -182,11 +182,12 @@ class PushSumCore(BaseCore):
         return self.model()
 
     def _after_training(self, now: float) -> list[Action]:
-        alive = self.liveness.alive(now)
-        if not alive or self.w < self._min_mass:
+        if self.w < self._min_mass:
             self.counters.idle_rounds += 1
             return []
-        peer_id = alive[self.rng.randrange(len(alive))]
+        peer_id = self._pick_alive(now)
+        if peer_id is None:
+            return []
         st = self._peer(peer_id)
         half_s, half_w = self.s * 0.5, self.w * 0.5
         self.s = self.s - half_s
