@@ -372,7 +372,7 @@ def run_sweep(
         if on_result:
             on_result(res)
 
-    workers = min(jobs or _cores(), len(pending))
+    workers = min(jobs or trainer.available_cpus(), len(pending))
     try:
         if workers <= 1:
             for pt in pending:
@@ -383,13 +383,6 @@ def run_sweep(
         ordered = tuple(results.get(p.name) or PointResult(p, "pending") for p in points)
         csv_path, md_path = write_summaries(sweep, ordered)
     return SweepResult(ordered, csv_path, md_path)
-
-
-def _cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
 
 
 def _run_pool(

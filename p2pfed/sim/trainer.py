@@ -88,13 +88,17 @@ def share_cpus(runs: int) -> None:
     _concurrent_runs = runs
 
 
+def available_cpus() -> int:
+    """The CPUs this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
 def cpus_per_run() -> int:
     """The CPUs this process may use divided by the simulations running at once (at least 1)."""
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        cpus = os.cpu_count() or 1
-    return max(1, cpus // _concurrent_runs)
+    return max(1, available_cpus() // _concurrent_runs)
 
 
 def make_trainer(

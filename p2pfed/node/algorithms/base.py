@@ -3,8 +3,9 @@
 The push-pull core (`push_pull.NodeCore`) answers a PUSH with a REPLY; every other algorithm
 here sends models one way in `Kind.MODEL` messages (no reply).  Models travel as deltas against
 the reference the receiver acknowledged, else as keyframes (p2pfed.gossip links); because
-nothing answers a one-way model, the receiver acknowledges each one at once with a HEARTBEAT (ack = its seq, or 0 if it could not rebuild it),
-so the sender's reference advances after every message and a lost reference costs one keyframe.
+nothing answers a one-way model, the receiver acknowledges each one at once with a HEARTBEAT
+(ack = its seq, or 0 if it could not rebuild it), so the sender's reference advances after
+every message and a lost reference costs one keyframe.
 HEARTBEATs to quiet neighbours keep liveness fresh; a neighbour unheard for `peer_timeout` is
 skipped until it is heard again, then resynced by keyframe.
 """
