@@ -121,11 +121,10 @@ class BaseCore:
         return self._on_payload(now, msg, peer)
 
     def next_deadline(self) -> float:
-        """Earliest time at which `on_timer` has something to do."""
-        t = self._tick_deadline()
-        for p in self._heartbeat_peers():
-            t = min(t, self._peers[p].last_sent + self.cfg.heartbeat_interval)
-        return min(t, self.liveness.next_expiry())
+        """Earliest time at which `on_timer` has something to do (drivers ask after every event)."""
+        peers = self._peers
+        quiet = min([peers[p].last_sent for p in self._heartbeat_peers()], default=float("inf"))
+        return min(self._tick_deadline(), quiet + self.cfg.heartbeat_interval, self.liveness.next_expiry())
 
     def alive_neighbours(self, now: float) -> list[str]:
         return self.liveness.alive(now)

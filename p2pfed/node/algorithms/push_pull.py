@@ -50,7 +50,6 @@ class NodeCore(ModelCore):
         age: int = 0,
     ) -> None:
         super().__init__(node_id, neighbours, wire, params, weight, cfg, rng, counters, age)
-        self._neighbour_peers = [self._peers[p] for p in self.neighbours]
         # push seq -> (peer, sent at, the model as the peer will rebuild it)
         self._pending: dict[int, tuple[str, float, np.ndarray]] = {}
 
@@ -67,18 +66,11 @@ class NodeCore(ModelCore):
     def _after_training(self, now: float) -> list[Action]:
         return self._push(now)
 
-    def next_deadline(self) -> float:
-        """Earliest time at which `on_timer` has something to do (the event loop asks after every event)."""
-        t = self._next_period if not self.training else float("inf")
-        last = min([q.last_sent for q in self._neighbour_peers], default=t) + self.cfg.heartbeat_interval
-        if last < t:
-            t = last
-        if self._pending:
-            first = min([sent for _, sent, _ in self._pending.values()]) + self.cfg.exchange_timeout
-            if first < t:
-                t = first
-        e = self.liveness.next_expiry()
-        return e if e < t else t
+    def _tick_deadline(self) -> float:
+        t = super()._tick_deadline()
+        if self._pending:  # the first exchange to time out
+            return min(t, min([sent for _, sent, _ in self._pending.values()]) + self.cfg.exchange_timeout)
+        return t
 
     def _on_payload(self, now: float, msg: Message, peer: Peer) -> list[Action]:
         if msg.kind is Kind.MODEL:  # a one-way model: the sender runs another algorithm
