@@ -202,8 +202,8 @@ def run_p2pfed(a: argparse.Namespace) -> dict:
     import torch
 
     from p2pfed.config import ModelConfig
-    from p2pfed.learner import TorchLearner
-    from p2pfed.nplearn import NumpyMLPLearner, train_many
+    from p2pfed.learning.torch_learner import TorchLearner
+    from p2pfed.learning.numpy_mlp import NumpyMLPLearner, train_many
     from p2pfed.types import LocalData, Split
 
     torch.set_num_threads(a.threads)

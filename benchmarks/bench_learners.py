@@ -34,8 +34,8 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from p2pfed.config import ModelConfig  # noqa: E402
-from p2pfed.learner import TorchLearner  # noqa: E402
-from p2pfed.nplearn import NumpyMLPLearner, train_many  # noqa: E402
+from p2pfed.learning.torch_learner import TorchLearner  # noqa: E402
+from p2pfed.learning.numpy_mlp import NumpyMLPLearner, train_many  # noqa: E402
 from p2pfed.types import LocalData, Split  # noqa: E402
 
 ROWS, FEATURES, CLASSES, HIDDEN = 300, 174, 6, 64

@@ -3,7 +3,7 @@
 For the two models a node would run on UCI HAPT data (MLP 174-64-6 on the feature vectors ``X``,
 and the 1D-CNN on the raw windows ``X_raw``, 6 channels x 128 steps), it reports:
 
-* parameters and MACs per sample (`p2pfed.models.describe_model`, analytic);
+* parameters and MACs per sample (`p2pfed.learning.models.describe_model`, analytic);
 * local training throughput in samples/s of `TorchLearner.train` on **one thread** (minibatch
   SGD, ``model.batch_size`` = 32), against the same model trained by an idiomatic PyTorch loop
   (``torch.optim.SGD``, same batches) in the same run: the ratio shows what the flat-vector
@@ -44,16 +44,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from p2pfed.codec import Fields, Kind
+from p2pfed.wire.codec import Fields, Kind
 from p2pfed.config import DataConfig, ModelConfig, WireConfig
-from p2pfed.crypto import Identity, Keyring
+from p2pfed.wire.crypto import Identity, Keyring
 from p2pfed.data import list_subjects, load_heldout, load_local
-from p2pfed.learner import TorchLearner
-from p2pfed.models import build_model, describe_model
-from p2pfed.personal import PersonalLearner
-from p2pfed.sequence import ReplayGuard, SequenceCounter
+from p2pfed.learning.torch_learner import TorchLearner
+from p2pfed.learning.models import build_model, describe_model
+from p2pfed.learning.personal import PersonalLearner
+from p2pfed.wire.sequence import ReplayGuard, SequenceCounter
 from p2pfed.types import LocalData, Manifest, Split
-from p2pfed.wire import Wire
+from p2pfed.wire.envelope import Wire
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"

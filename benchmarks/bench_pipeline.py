@@ -51,15 +51,15 @@ import nacl.utils
 import numpy as np
 import zmq
 
-from p2pfed import codec
-from p2pfed.codec import Fields, Kind
+from p2pfed.wire import codec
+from p2pfed.wire.codec import Fields, Kind
 from p2pfed.config import TransportConfig, WireConfig
-from p2pfed.crypto import Identity, Keyring, signed_bytes
+from p2pfed.wire.crypto import Identity, Keyring, signed_bytes
 from p2pfed.errors import Rejected
-from p2pfed.sequence import ReplayGuard, SequenceCounter
+from p2pfed.wire.sequence import ReplayGuard, SequenceCounter
 from p2pfed.transport.zeromq import ZmqTransport
 from p2pfed.types import Manifest
-from p2pfed.wire import Wire
+from p2pfed.wire.envelope import Wire
 
 try:  # libsodium itself, for the "no allocation, no copy" reference row only
     from nacl._sodium import ffi as _ffi

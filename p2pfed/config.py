@@ -225,7 +225,7 @@ def _check(ok: bool, message: str) -> None:
         raise ConfigError(message)
 
 
-#: Model kinds (p2pfed.models.KNOWN_KINDS) and personalisation modes (p2pfed.personal.MODES),
+#: Model kinds (p2pfed.learning.models.KNOWN_KINDS) and personalisation modes (p2pfed.learning.personal.MODES),
 #: repeated here so a config is refused before anything is written or started.
 MODEL_KINDS = ("mlp", "cnn1d")
 PERSONALIZE_MODES = ("none", "head", "finetune")
@@ -291,7 +291,7 @@ class FederationConfig:
     """Federation-wide settings every member shares."""
 
     name: str = "p2pfed"
-    topology: str = "ring"  # topology spec, see p2pfed.topology (e.g. "k-regular:k=4")
+    topology: str = "ring"  # topology spec, see p2pfed.gossip.topology (e.g. "k-regular:k=4")
     topology_seed: int = 0
 
 

@@ -53,7 +53,7 @@ class Reason(str, enum.Enum):
     BAD_SHAPE = "bad_shape"  # payload length is not the manifest's
     NON_FINITE = "non_finite"  # NaN or Inf in the payload or reconstructed model
     MISSING_REFERENCE = "missing_reference"  # delta against a reference we do not hold
-    # valid messages the receiving algorithm cannot use (p2pfed.node.algorithms)
+    # valid messages the receiving algorithm cannot use (p2pfed.gossip.algorithms)
     WRONG_ALGORITHM = "wrong_algorithm"  # a message kind this node's algorithm never uses (mixed federation)
     STALE_ROUND = "stale_round"  # a synchronous round's model that arrived after the round was averaged
     FUTURE_ROUND = "future_round"  # a model for a round more than one ahead of ours (clock far off)

@@ -1,4 +1,4 @@
-"""Small value types and protocols shared across layers (no behaviour, no heavy imports)."""
+"""Small value types shared across layers: model manifests, data splits, training and evaluation stats."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import functools
 import hashlib
 import json
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -96,31 +95,3 @@ class EvalStats:
     loss: float
     accuracy: float
     n: int
-
-
-@runtime_checkable
-class Learner(Protocol):
-    """Trains and evaluates a model given as a flat float32 vector (torch stays behind this)."""
-
-    @property
-    def manifest(self) -> Manifest: ...
-
-    def initial_params(self) -> np.ndarray:
-        """The federation-wide initial model (same on every node for the same config)."""
-        ...
-
-    def train(self, params: np.ndarray, steps: int) -> tuple[np.ndarray, TrainStats]:
-        """Run `steps` local optimisation steps from `params`; return the new vector."""
-        ...
-
-    def evaluate(self, params: np.ndarray, split: Split) -> EvalStats: ...
-
-    def predict(self, params: np.ndarray, X: np.ndarray) -> np.ndarray:
-        """Predicted class (int64) of every row of `X` under the model `params`."""
-        ...
-
-
-class Clock(Protocol):
-    """Source of the current time in seconds (wall time for nodes, virtual in the simulator)."""
-
-    def now(self) -> float: ...

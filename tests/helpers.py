@@ -7,10 +7,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from p2pfed.config import WireConfig
-from p2pfed.crypto import Identity, Keyring
-from p2pfed.sequence import ReplayGuard, SequenceCounter
+from p2pfed.wire.crypto import Identity, Keyring
+from p2pfed.wire.sequence import ReplayGuard, SequenceCounter
 from p2pfed.types import Manifest
-from p2pfed.wire import Wire
+from p2pfed.wire.envelope import Wire
 
 MANIFEST = Manifest(names=("w", "b"), shapes=((4, 3), (3,)), arch="test-linear-4x3")
 
@@ -61,8 +61,8 @@ def forge(
     `signer` (a member) or `signer_identity` (anyone) signs and encrypts; `sender` is the claimed
     sender in the header; `encrypt_to` is whose key the body is encrypted for.
     """
-    from p2pfed import codec
-    from p2pfed.codec import Fields, Header, Kind
+    from p2pfed.wire import codec
+    from p2pfed.wire.codec import Fields, Header, Kind
 
     kind = Kind.PUSH if kind is None else kind
     ident = signer_identity or fed.identities[signer]

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from p2pfed.config import Member
-from p2pfed.crypto import Identity, write_key_file
+from p2pfed.wire.crypto import Identity, write_key_file
 
 
 def keygen(

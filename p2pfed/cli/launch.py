@@ -11,9 +11,9 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from p2pfed.launch import LaunchSpec, LocalFederation
+from p2pfed.launch.local import LaunchSpec, LocalFederation
 from p2pfed.log import setup_logging
-from p2pfed.report import comparison_rows, pct, summarize, verdict, write_summary
+from p2pfed.evaluation.report import comparison_rows, pct, summarize, verdict, write_summary
 
 console = Console(stderr=True)
 
@@ -69,7 +69,7 @@ def launch(
         raise typer.Exit(1)
     base = None
     if baselines and not interrupted:
-        from p2pfed.baselines import run_baselines  # imports torch
+        from p2pfed.evaluation.baselines import run_baselines  # imports torch
 
         configs = [fed.node_config(i) for i in fed.ids if i in final]
         steps = [int(final[c.node.id].get("train_steps", 0)) for c in configs]

@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 
 from p2pfed.log import setup_logging
-from p2pfed.sim.plot import DEFAULT_METRICS, PANELS, plot_runs
+from p2pfed.evaluation.plots import DEFAULT_METRICS, PANELS, plot_runs
 
 console = Console(stderr=True)
 

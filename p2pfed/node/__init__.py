@@ -1,1 +1,1 @@
-"""The node: sans-I/O protocol core (core.py), async driver (driver.py), process runner (runner.py)."""
+"""One node's runtime: its lifecycle (boot from state, checkpoint, leave, return), async driver, process runner, state on disk, metrics log."""

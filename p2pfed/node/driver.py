@@ -17,11 +17,12 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from p2pfed.metrics import MetricsLog
-from p2pfed.node.algorithms import NodeCore
-from p2pfed.node.core import Action, Send, Train
+from p2pfed.node.metrics import MetricsLog
+from p2pfed.gossip.algorithms import NodeCore
+from p2pfed.gossip.core import Action, Send, Train
 from p2pfed.transport.base import Transport
-from p2pfed.types import Learner, Split
+from p2pfed.learning.base import Learner
+from p2pfed.types import Split
 
 log = logging.getLogger(__name__)
 

@@ -12,23 +12,24 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from p2pfed import topology
-from p2pfed.batches import node_seed
+from p2pfed.gossip import topology
+from p2pfed.learning.batches import node_seed
 from p2pfed.config import NodeConfig, Roster, load_roster
-from p2pfed.crypto import Identity, Keyring, read_key_file
+from p2pfed.wire.crypto import Identity, Keyring, read_key_file
 from p2pfed.data import load_heldout, load_local
 from p2pfed.errors import ConfigError
-from p2pfed.learner import TorchLearner
-from p2pfed.metrics import Counters, MetricsLog
-from p2pfed.node.algorithms import NodeCore
-from p2pfed.node.core import CoreConfig
+from p2pfed.learning.factory import make_learner
+from p2pfed.gossip.counters import Counters
+from p2pfed.node.metrics import MetricsLog
+from p2pfed.gossip.algorithms import NodeCore
+from p2pfed.gossip.core import CoreConfig
 from p2pfed.node.driver import NodeDriver
-from p2pfed.personal import personalize
-from p2pfed.sequence import ReplayGuard, SequenceCounter
-from p2pfed.store import NodeState, load_state, save_state
+from p2pfed.wire.sequence import ReplayGuard, SequenceCounter
+from p2pfed.node.state import NodeState, load_state, save_state
 from p2pfed.transport.base import Transport
-from p2pfed.types import Learner, LocalData
-from p2pfed.wire import Wire
+from p2pfed.learning.base import Learner
+from p2pfed.types import LocalData
+from p2pfed.wire.envelope import Wire
 
 log = logging.getLogger(__name__)
 
@@ -123,12 +124,7 @@ def assemble(
     data = load_local(cfg.data)
     heldout = load_heldout(cfg.data)
     m = cfg.model
-    learner = personalize(
-        TorchLearner(m, data, seed=node_seed(node_id, m.train_seed), threads=cfg.node.threads),
-        m.personalize,
-        m.head_layers,
-        m.finetune_steps,
-    )
+    learner = make_learner(m, data, seed=node_seed(node_id, m.train_seed), threads=cfg.node.threads)
     manifest = learner.manifest
 
     state = load_state(cfg.node.state_dir, node_id, manifest.schema)

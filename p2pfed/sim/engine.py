@@ -1,7 +1,7 @@
 """The discrete-event engine: N real node cores, a virtual clock, a modelled network, devices and churn.
 
-Every node is the deployed node's own protocol core (`p2pfed.node.algorithms.make_core`), sealing
-and opening real envelopes (`p2pfed.wire.Wire`: msgpack codec, Box encryption, Ed25519; or the
+Every node is the deployed node's own protocol core (`p2pfed.gossip.algorithms.make_core`), sealing
+and opening real envelopes (`p2pfed.wire.envelope.Wire`: msgpack codec, Box encryption, Ed25519; or the
 documented `fast` `PlainWire`, same frames without cryptography).  The engine plays the part of
 the node driver and of the network:
 
@@ -37,24 +37,28 @@ from typing import Any
 
 import numpy as np
 
-from p2pfed import topology
+from p2pfed.gossip import topology
 from p2pfed.config import WireConfig
-from p2pfed.crypto import Identity, Keyring, verify_keys
+from p2pfed.wire.crypto import Identity, Keyring, verify_keys
 from p2pfed.data import load_federation, load_heldout
 from p2pfed.errors import ConfigError
-from p2pfed.evaluation import NodeOutcome, distribution, evaluate_run, write_evaluation
-from p2pfed.metrics import Counters, MetricsLog, json_safe
-from p2pfed.node.algorithms import make_core
-from p2pfed.node.core import CoreConfig, Send, Train
-from p2pfed.sequence import ReplayGuard, SequenceCounter
-from p2pfed.sim import learners as sim_learners
+from p2pfed.learning import many
+from p2pfed.learning.batches import node_seed
+from p2pfed.learning.cost import macs_per_sample
+from p2pfed.learning.factory import make_learner
+from p2pfed.evaluation.scoring import NodeOutcome, distribution, evaluate_run, write_evaluation
+from p2pfed.gossip.counters import Counters
+from p2pfed.node.metrics import MetricsLog, json_safe
+from p2pfed.gossip.algorithms import make_core
+from p2pfed.gossip.core import CoreConfig, Send, Train
+from p2pfed.wire.sequence import ReplayGuard, SequenceCounter
 from p2pfed.sim.churn import Event as ChurnEvent
 from p2pfed.sim.churn import schedule as churn_schedule
 from p2pfed.sim.devices import DeviceProfile, assign
 from p2pfed.sim.spec import SimSpec, spec_to_toml
 from p2pfed.sim.trainer import Trainer, WorkerTrainer, make_trainer
-from p2pfed.types import PARAM_DTYPE, LocalData, Split, TrainStats
-from p2pfed.wire import PlainWire, Wire
+from p2pfed.types import PARAM_DTYPE, LocalData, Split
+from p2pfed.wire.envelope import PlainWire, Wire
 
 log = logging.getLogger(__name__)
 
@@ -160,10 +164,13 @@ class Simulation:
         ids = node_ids(len(datas))
         self.ids = ids
         neighbours = self._neighbours(ids)
-        self.learners = sim_learners.build(spec, datas, ids)
+        m = spec.model
+        self.learners = [
+            make_learner(m, d, seed=node_seed(nid, m.train_seed), backend=s.learner, threads=1) for d, nid in zip(datas, ids)
+        ]
         manifest = self.learners[0].manifest
         self.manifest = manifest
-        macs = sim_learners.macs_per_sample(spec.model, datas[0], manifest)
+        macs = macs_per_sample(spec.model, datas[0], manifest)
         devices = assign(ids, dict(spec.devices.mix), spec.devices.straggler_sigma, s.seed)
         self.nodes = [
             _Node(
@@ -387,7 +394,6 @@ class Simulation:
     # --- main loop ---------------------------------------------------------------------------------
 
     def run(self) -> dict[str, Any]:
-        s = self.spec.sim
         self.out.mkdir(parents=True, exist_ok=True)
         (self.out / "spec.toml").write_text(spec_to_toml(self.spec))
         for name in ("summary.json", "evaluation.json", "metrics.jsonl"):
@@ -507,7 +513,7 @@ class Simulation:
                     k = max(1, round(s.fedavg_fraction * len(cands)))
                     picked = [cands[i] for i in sorted(rng.choice(len(cands), k, replace=False))]
                     jobs = [(self.by_id[p].learner, glob, self.spec.model.local_steps) for p in picked]
-                    results = sim_learners.train_many(jobs)
+                    results = many.train_many(jobs)
                     self.totals.trainings += len(jobs)
                     # who is still online when its upload would arrive, within the round
                     upto = t + period
@@ -548,12 +554,12 @@ class Simulation:
         """
         w = np.array([len(n.data.train) for n in self.nodes], dtype=np.float64)
         avg = (np.stack([self._model(n).astype(np.float64) for n in self.nodes]).T @ (w / w.sum())).astype(PARAM_DTYPE)
-        local = distribution([sim_learners.accuracy(n.learner, avg, n.data.test) for n in self.nodes])
+        local = distribution([many.accuracy(n.learner, avg, n.data.test) for n in self.nodes])
         held = None
         if self.heldout is not None:
             # one shared model scores the same through every plain learner: score it once
             scorers = self.eval_nodes if self.spec.model.personalize != "none" else self.eval_nodes[:1]
-            held = distribution([sim_learners.accuracy(n.learner, avg, self.heldout) for n in scorers])["mean"]
+            held = distribution([many.accuracy(n.learner, avg, self.heldout) for n in scorers])["mean"]
         return {"local_acc_mean": local["mean"], "local_acc_p10": local["worst10"], "acc_mean": held}
 
     def _age(self, node: _Node) -> int:
@@ -568,8 +574,8 @@ class Simulation:
     def _sample(self) -> None:
         nodes = self.eval_nodes
         models = [self._model(n) for n in nodes]
-        held = sim_learners.accuracy_many([n.learner for n in nodes], models, self.heldout) if self.heldout is not None else [None] * len(nodes)
-        local = [sim_learners.accuracy(n.learner, m, n.data.test) for n, m in zip(nodes, models)]
+        held = many.accuracy_many([n.learner for n in nodes], models, self.heldout) if self.heldout is not None else [None] * len(nodes)
+        local = [many.accuracy(n.learner, m, n.data.test) for n, m in zip(nodes, models)]
         X = np.stack([np.asarray(m, dtype=np.float64) for m in models]) if models else np.zeros((0, 1))
         consensus = float(np.mean(np.linalg.norm(X - X.mean(axis=0), axis=1))) if len(models) > 1 else 0.0
         held_d, local_d = distribution(held), distribution(local)

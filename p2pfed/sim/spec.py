@@ -28,7 +28,8 @@ from p2pfed.config import (
     build,
 )
 from p2pfed.errors import ConfigError
-from p2pfed.node.algorithms import ALGORITHMS, AlgorithmOptions
+from p2pfed.learning.factory import numpy_backend
+from p2pfed.gossip.algorithms import ALGORITHMS, AlgorithmOptions
 from p2pfed.sim.churn import ChurnConfig
 from p2pfed.sim.devices import PROFILES
 
@@ -45,7 +46,7 @@ class SimSection:
     duration: float = 60.0  # virtual seconds to simulate
     sample_interval: float = 5.0  # virtual seconds between metrics records
     seed: int = 0  # master seed: node RNGs, network, churn, devices
-    algorithm: str = "gossip"  # see p2pfed.node.algorithms.ALGORITHMS, or "fedavg"
+    algorithm: str = "gossip"  # see p2pfed.gossip.algorithms.ALGORITHMS, or "fedavg"
     fast: bool = False  # skip encryption and signatures (same frames and sizes); for big sweeps
     learner: str = "auto"  # auto | numpy | torch ("auto": numpy for plain MLPs, else torch)
     eval_nodes: int = 0  # evaluate at most this many nodes per record (0 = all), a fixed sample
@@ -73,7 +74,7 @@ class SimSection:
 
 @dataclass(frozen=True)
 class TopologySection:
-    """The gossip graph, in p2pfed.topology's spec syntax (e.g. "k-regular:k=4", "small-world:k=4,p=0.1")."""
+    """The gossip graph, in p2pfed.gossip.topology's spec syntax (e.g. "k-regular:k=4", "small-world:k=4,p=0.1")."""
 
     spec: str = "k-regular:k=4"
     seed: int = 0
@@ -146,6 +147,7 @@ class SimSpec:
             self.liveness.peer_timeout > self.liveness.heartbeat_interval,
             "liveness.peer_timeout must be longer than liveness.heartbeat_interval",
         )
+        numpy_backend(self.model, self.sim.learner, "sim.learner")
 
 
 def load_spec(path: str | Path | None = None, overrides: Sequence[str] = ()) -> SimSpec:

@@ -6,7 +6,7 @@ time.  So the engine *submits* a training when a node starts it and asks for the
 completion event comes up:
 
 - `LocalTrainer` computes nothing until a result is asked for, then trains every submitted job at
-  once (`p2pfed.sim.learners.train_many`: one stacked matmul for all numpy MLPs).
+  once (`p2pfed.learning.many.train_many`: one stacked matmul for all numpy MLPs).
 - `WorkerTrainer` runs the same `train_many` in a forked child process that holds its own copy of
   the learners (data pages shared copy-on-write).  Jobs go out in batches (about a third of the
   trainings in flight, at most two batches outstanding) and the event loop keeps processing
@@ -38,9 +38,9 @@ from typing import Any, Protocol
 import msgpack
 import numpy as np
 
-from p2pfed import nplearn
+from p2pfed.learning import numpy_mlp
 from p2pfed.errors import ConfigError
-from p2pfed.sim import learners as sim_learners
+from p2pfed.learning import many
 from p2pfed.types import PARAM_DTYPE, TrainStats
 
 log = logging.getLogger(__name__)
@@ -114,7 +114,7 @@ def make_trainer(
     a process that imported torch may hold its thread pools, so it counts as threaded).
     "on" insists (numpy learners and fork are still required); "off" never uses it.
     """
-    numpy_only = bool(learners) and all(isinstance(l, nplearn.NumpyMLPLearner) for l in learners)
+    numpy_only = bool(learners) and all(isinstance(l, numpy_mlp.NumpyMLPLearner) for l in learners)
     can_fork = "fork" in multiprocessing.get_all_start_methods()
     if mode == "off":
         return LocalTrainer(learners)
@@ -156,7 +156,7 @@ class LocalTrainer:
             keys = list(self._pending)
             jobs = [(self.learners[i], p, s) for i, p, s in self._pending.values()]
             self._pending.clear()
-            self._done.update(zip(keys, sim_learners.train_many(jobs)))
+            self._done.update(zip(keys, many.train_many(jobs)))
         return self._done.pop(key)
 
     def discard(self, key: int) -> None:
@@ -178,7 +178,7 @@ class WorkerError(RuntimeError):
 class WorkerTrainer:
     """Pipelined: batches of jobs train in a forked child process while the event loop goes on."""
 
-    #: most jobs in one batch (as `p2pfed.nplearn.TRAIN_CHUNK`: bigger batches gain nothing)
+    #: most jobs in one batch (as `p2pfed.learning.numpy_mlp.TRAIN_CHUNK`: bigger batches gain nothing)
     MAX_BATCH = 32
     #: fewest jobs worth a batch (unless a result is needed now)
     MIN_BATCH = 3
@@ -326,7 +326,7 @@ def _serve(
                 _restore(learners[i], drawn)
             slots = areas[header["area"]]
             jobs = header["jobs"]
-            results = sim_learners.train_many([(learners[i], slots[k], steps) for k, (i, steps) in enumerate(jobs)])
+            results = many.train_many([(learners[i], slots[k], steps) for k, (i, steps) in enumerate(jobs)])
             for k, (vec, _) in enumerate(results):
                 slots[k] = vec
             stats = [[r[1].steps, r[1].samples, float(r[1].loss)] for r in results]

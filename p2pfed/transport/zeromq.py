@@ -5,7 +5,7 @@ binds one port.  DEALERs use `IMMEDIATE` (no queueing for peers that are not con
 a small send high-water mark, non-blocking sends, `linger=0` and ZMTP heartbeats, so a dead or
 slow peer costs a dropped message, never a stalled node.  DEALERs do not set a routing identity:
 identities are unauthenticated, and a forged one could hijack a peer's slot on our ROUTER.
-Authentication is the envelope's job (p2pfed.wire).  This is the only module importing zmq.
+Authentication is the envelope's job (p2pfed.wire.envelope).  This is the only module importing zmq.
 """
 
 from __future__ import annotations

@@ -1,0 +1,1 @@
+"""Running real federations: the local multi-process launcher."""

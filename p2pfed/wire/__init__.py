@@ -1,0 +1,1 @@
+"""Bytes ⇄ verified messages: the codec, keys and crypto, the sealed envelope, sequence numbers and replay windows."""
