@@ -191,36 +191,37 @@ class NodeConfig:
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
 
     def __post_init__(self) -> None:
-        _check(self.gossip.period > 0, "gossip.period must be > 0")
-        _check(0 <= self.gossip.jitter < 1, "gossip.jitter must be in [0, 1)")
-        _check(self.gossip.merge in ("weighted", "mean"), "gossip.merge must be 'weighted' or 'mean'")
-        _check(self.gossip.exchange_timeout > 0, "gossip.exchange_timeout must be > 0")
-        _check(self.liveness.heartbeat_interval > 0, "liveness.heartbeat_interval must be > 0")
-        _check(
+        check(self.gossip.period > 0, "gossip.period must be > 0")
+        check(0 <= self.gossip.jitter < 1, "gossip.jitter must be in [0, 1)")
+        check(self.gossip.merge in ("weighted", "mean"), "gossip.merge must be 'weighted' or 'mean'")
+        check(self.gossip.exchange_timeout > 0, "gossip.exchange_timeout must be > 0")
+        check(self.liveness.heartbeat_interval > 0, "liveness.heartbeat_interval must be > 0")
+        check(
             self.liveness.peer_timeout > self.liveness.heartbeat_interval,
             "liveness.peer_timeout must be longer than liveness.heartbeat_interval",
         )
-        _check(self.model.local_steps >= 0, "model.local_steps must be >= 0")
-        _check(self.model.batch_size > 0, "model.batch_size must be > 0")
-        _check(self.model.lr > 0, "model.lr must be > 0")
+        check(self.model.local_steps >= 0, "model.local_steps must be >= 0")
+        check(self.model.batch_size > 0, "model.batch_size must be > 0")
+        check(self.model.lr > 0, "model.lr must be > 0")
         _check_model(self.model)
-        _check(
+        check(
             self.data.source in ("synthetic", "npz", "uci-har"),
             "data.source must be 'synthetic', 'npz' or 'uci-har'",
         )
-        _check(0 < self.data.test_fraction < 1, "data.test_fraction must be in (0, 1)")
-        _check(
+        check(0 < self.data.test_fraction < 1, "data.test_fraction must be in (0, 1)")
+        check(
             self.data.partition.scheme in ("person", "devices", "dirichlet", "quantity"),
             "data.partition.scheme must be 'person', 'devices', 'dirichlet' or 'quantity'",
         )
-        _check(self.data.partition.index >= 0, "data.partition.index must be >= 0")
-        _check(self.wire.replay_window >= 1, "wire.replay_window must be >= 1")
-        _check(self.runtime.checkpoint_interval > 0, "runtime.checkpoint_interval must be > 0")
-        _check(self.runtime.metrics_interval > 0, "runtime.metrics_interval must be > 0")
-        _check(_ID_RE.fullmatch(self.node.id) is not None, f"node.id {self.node.id!r}: {_ID_RULE}")
+        check(self.data.partition.index >= 0, "data.partition.index must be >= 0")
+        check(self.wire.replay_window >= 1, "wire.replay_window must be >= 1")
+        check(self.runtime.checkpoint_interval > 0, "runtime.checkpoint_interval must be > 0")
+        check(self.runtime.metrics_interval > 0, "runtime.metrics_interval must be > 0")
+        check(_ID_RE.fullmatch(self.node.id) is not None, f"node.id {self.node.id!r}: {_ID_RULE}")
 
 
-def _check(ok: bool, message: str) -> None:
+def check(ok: bool, message: str) -> None:
+    """Raise ConfigError(`message`) unless `ok`."""
     if not ok:
         raise ConfigError(message)
 
@@ -233,18 +234,18 @@ PERSONALIZE_MODES = ("none", "head", "finetune")
 
 def _check_model(m: ModelConfig) -> None:
     """The architecture and personalisation knobs of [model] (the optimiser is checked above)."""
-    _check(m.kind in MODEL_KINDS, f"model.kind must be one of {', '.join(map(repr, MODEL_KINDS))}, got {m.kind!r}")
-    _check(all(h > 0 for h in m.hidden), f"model.hidden sizes must all be positive, got {list(m.hidden)}")
-    _check(all(c > 0 for c in m.channels), f"model.channels must all be positive, got {list(m.channels)}")
-    _check(m.kind != "cnn1d" or len(m.channels) > 0, "model.channels is empty: cnn1d needs at least one conv layer")
-    _check(m.kernel >= 1, f"model.kernel must be >= 1, got {m.kernel}")
-    _check(m.pool >= 1, f"model.pool must be >= 1 (1 = no pooling), got {m.pool}")
-    _check(
+    check(m.kind in MODEL_KINDS, f"model.kind must be one of {', '.join(map(repr, MODEL_KINDS))}, got {m.kind!r}")
+    check(all(h > 0 for h in m.hidden), f"model.hidden sizes must all be positive, got {list(m.hidden)}")
+    check(all(c > 0 for c in m.channels), f"model.channels must all be positive, got {list(m.channels)}")
+    check(m.kind != "cnn1d" or len(m.channels) > 0, "model.channels is empty: cnn1d needs at least one conv layer")
+    check(m.kernel >= 1, f"model.kernel must be >= 1, got {m.kernel}")
+    check(m.pool >= 1, f"model.pool must be >= 1 (1 = no pooling), got {m.pool}")
+    check(
         m.personalize in PERSONALIZE_MODES,
         f"model.personalize must be one of {', '.join(map(repr, PERSONALIZE_MODES))}, got {m.personalize!r}",
     )
-    _check(m.head_layers >= 1, f"model.head_layers must be >= 1, got {m.head_layers}")
-    _check(m.finetune_steps >= 0, f"model.finetune_steps must be >= 0, got {m.finetune_steps}")
+    check(m.head_layers >= 1, f"model.head_layers must be >= 1, got {m.head_layers}")
+    check(m.finetune_steps >= 0, f"model.finetune_steps must be >= 0, got {m.finetune_steps}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -265,18 +266,18 @@ class Member:
     address: str
 
     def __post_init__(self) -> None:
-        _check(_ID_RE.fullmatch(self.id) is not None, f"member id {self.id!r}: {_ID_RULE}")
+        check(_ID_RE.fullmatch(self.id) is not None, f"member id {self.id!r}: {_ID_RULE}")
         try:
             raw = base64.b64decode(self.public_key, validate=True)
         except (binascii.Error, ValueError):
             raw = b""
-        _check(
+        check(
             len(raw) == 32,
             f"member {self.id!r}: public_key must be the base64 of 32 bytes, as printed by "
             "`p2pfed keygen`",
         )
         m = _ADDR_RE.fullmatch(self.address)
-        _check(
+        check(
             m is not None and 0 < int(m.group(2)) < 65536,
             f"member {self.id!r}: address {self.address!r} must look like tcp://HOST:PORT",
         )
@@ -303,12 +304,12 @@ class Roster:
     federation: FederationConfig = field(default_factory=FederationConfig)
 
     def __post_init__(self) -> None:
-        _check(len(self.members) > 0, "the roster lists no members ([[member]] tables)")
+        check(len(self.members) > 0, "the roster lists no members ([[member]] tables)")
         ids = [m.id for m in self.members]
         dup = sorted({i for i in ids if ids.count(i) > 1})
-        _check(not dup, f"roster lists these ids more than once: {', '.join(dup)}")
+        check(not dup, f"roster lists these ids more than once: {', '.join(dup)}")
         keys = [m.public_key for m in self.members]
-        _check(len(set(keys)) == len(keys), "two roster members share a public key")
+        check(len(set(keys)) == len(keys), "two roster members share a public key")
 
     def get(self, node_id: str) -> Member:
         for m in self.members:
@@ -323,7 +324,7 @@ class Roster:
 
 def load_roster(path: str | Path) -> Roster:
     """Read a roster TOML: a [federation] table and one [[member]] table per member."""
-    data = _read_toml(path)
+    data = read_toml(path)
     raw = dict(data)
     members = raw.pop("member", [])
     if not isinstance(members, list):
@@ -347,7 +348,7 @@ def roster_to_toml(roster: Roster) -> dict[str, Any]:
 def load_node_config(path: str | Path, overrides: typing.Sequence[str] = ()) -> NodeConfig:
     """Read a node TOML, apply `a.b=c` overrides, resolve relative paths against its folder."""
     path = Path(path)
-    data = _read_toml(path)
+    data = read_toml(path)
     for item in overrides:
         apply_override(data, item)
     cfg = build(NodeConfig, data, source=str(path))
@@ -377,13 +378,14 @@ def _resolve(base: Path, p: str) -> str:
     return str(q if q.is_absolute() else (base / q))
 
 
-def _read_toml(path: str | Path) -> dict[str, Any]:
+def read_toml(path: str | Path, what: str = "file") -> dict[str, Any]:
+    """The TOML document at `path`; ConfigError saying what is wrong (`what` names the file's role)."""
     p = Path(path)
     try:
         with p.open("rb") as f:
             return tomllib.load(f)
     except FileNotFoundError:
-        raise ConfigError(f"{p}: file not found") from None
+        raise ConfigError(f"{p}: {what} not found") from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{p}: not valid TOML: {e}") from None
     except OSError as e:

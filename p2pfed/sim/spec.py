@@ -22,8 +22,8 @@ from p2pfed.config import (
     GossipConfig,
     LivenessConfig,
     ModelConfig,
-    _check,
-    _read_toml,
+    check,
+    read_toml,
     apply_override,
     build,
 )
@@ -55,18 +55,18 @@ class SimSection:
     train_process: str = "auto"  # auto | on | off: train in a second process, beside the event loop
 
     def __post_init__(self) -> None:
-        _check(self.nodes >= 0, "sim.nodes must be >= 0")
-        _check(self.duration > 0, "sim.duration must be > 0 (virtual seconds)")
-        _check(self.sample_interval > 0, "sim.sample_interval must be > 0")
-        _check(
+        check(self.nodes >= 0, "sim.nodes must be >= 0")
+        check(self.duration > 0, "sim.duration must be > 0 (virtual seconds)")
+        check(self.sample_interval > 0, "sim.sample_interval must be > 0")
+        check(
             self.algorithm in ALGORITHMS + REFERENCE_ALGORITHMS,
             f"sim.algorithm {self.algorithm!r} is unknown (known: {', '.join(ALGORITHMS + REFERENCE_ALGORITHMS)})",
         )
-        _check(self.learner in ("auto", "numpy", "torch"), "sim.learner must be 'auto', 'numpy' or 'torch'")
-        _check(self.eval_nodes >= 0, "sim.eval_nodes must be >= 0")
-        _check(self.checkpoint_interval > 0, "sim.checkpoint_interval must be > 0")
-        _check(0 < self.fedavg_fraction <= 1, "sim.fedavg_fraction must be in (0, 1]")
-        _check(
+        check(self.learner in ("auto", "numpy", "torch"), "sim.learner must be 'auto', 'numpy' or 'torch'")
+        check(self.eval_nodes >= 0, "sim.eval_nodes must be >= 0")
+        check(self.checkpoint_interval > 0, "sim.checkpoint_interval must be > 0")
+        check(0 < self.fedavg_fraction <= 1, "sim.fedavg_fraction must be in (0, 1]")
+        check(
             self.train_process in ("auto", "on", "off"),
             f"sim.train_process must be 'auto', 'on' or 'off', got {self.train_process!r}",
         )
@@ -89,8 +89,8 @@ class PartitionWindow:
     fraction: float = 0.5
 
     def __post_init__(self) -> None:
-        _check(0 <= self.start < self.end, "network.partitions: need 0 <= start < end")
-        _check(0 < self.fraction < 1, "network.partitions: fraction must be in (0, 1)")
+        check(0 <= self.start < self.end, "network.partitions: need 0 <= start < end")
+        check(0 < self.fraction < 1, "network.partitions: fraction must be in (0, 1)")
 
 
 @dataclass(frozen=True)
@@ -104,9 +104,9 @@ class NetworkSection:
     partitions: tuple[PartitionWindow, ...] = ()
 
     def __post_init__(self) -> None:
-        _check(self.latency >= 0 and self.jitter >= 0, "network.latency and network.jitter must be >= 0")
-        _check(0 <= self.loss < 1, "network.loss must be in [0, 1)")
-        _check(self.bandwidth_mbps >= 0, "network.bandwidth_mbps must be >= 0 (0 = unlimited)")
+        check(self.latency >= 0 and self.jitter >= 0, "network.latency and network.jitter must be >= 0")
+        check(0 <= self.loss < 1, "network.loss must be in [0, 1)")
+        check(self.bandwidth_mbps >= 0, "network.bandwidth_mbps must be >= 0 (0 = unlimited)")
 
 
 @dataclass(frozen=True)
@@ -117,11 +117,11 @@ class DeviceSection:
     straggler_sigma: float = 0.0  # lognormal sigma of a per-node slowdown factor (0 = none)
 
     def __post_init__(self) -> None:
-        _check(bool(self.mix), "devices.mix must name at least one profile")
+        check(bool(self.mix), "devices.mix must name at least one profile")
         unknown = sorted(set(self.mix) - set(PROFILES))
-        _check(not unknown, f"devices.mix: unknown profile(s) {', '.join(unknown)} (known: {', '.join(PROFILES)})")
-        _check(all(w >= 0 for w in self.mix.values()) and sum(self.mix.values()) > 0, "devices.mix weights must be >= 0 and not all 0")
-        _check(self.straggler_sigma >= 0, "devices.straggler_sigma must be >= 0")
+        check(not unknown, f"devices.mix: unknown profile(s) {', '.join(unknown)} (known: {', '.join(PROFILES)})")
+        check(all(w >= 0 for w in self.mix.values()) and sum(self.mix.values()) > 0, "devices.mix weights must be >= 0 and not all 0")
+        check(self.straggler_sigma >= 0, "devices.straggler_sigma must be >= 0")
 
 
 @dataclass(frozen=True)
@@ -141,9 +141,9 @@ class SimSpec:
     base_dir: str = "."
 
     def __post_init__(self) -> None:
-        _check(self.model.local_steps >= 0, "model.local_steps must be >= 0")
-        _check(self.gossip.period > 0, "gossip.period must be > 0")
-        _check(
+        check(self.model.local_steps >= 0, "model.local_steps must be >= 0")
+        check(self.gossip.period > 0, "gossip.period must be > 0")
+        check(
             self.liveness.peer_timeout > self.liveness.heartbeat_interval,
             "liveness.peer_timeout must be longer than liveness.heartbeat_interval",
         )
@@ -152,7 +152,7 @@ class SimSpec:
 
 def load_spec(path: str | Path | None = None, overrides: Sequence[str] = ()) -> SimSpec:
     """Read a spec TOML (or the built-in defaults when `path` is None) and apply `--set` overrides."""
-    data: dict[str, Any] = _read_toml(path) if path is not None else {}
+    data: dict[str, Any] = read_toml(path) if path is not None else {}
     for item in overrides:
         apply_override(data, item)
     if "base_dir" in data:
