@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from p2pfed.errors import ConfigError
+from p2pfed.errors import ConfigError, P2PFedError
 
 T = TypeVar("T")
 
@@ -390,6 +390,23 @@ def read_toml(path: str | Path, what: str = "file") -> dict[str, Any]:
         raise ConfigError(f"{p}: not valid TOML: {e}") from None
     except OSError as e:
         raise ConfigError(f"{p}: cannot read: {e.strerror}") from None
+
+
+def read_text(path: Path, what: str, error: type[P2PFedError] = ConfigError, hint: str = "", encoding: str = "utf-8") -> str:
+    """The text of the user's file at `path`; else `error` saying `what` the file is and what went wrong.
+
+    `hint` follows the not-found message (e.g. which key names the file and what it is relative to).
+    """
+    try:
+        return path.read_text(encoding=encoding)
+    except FileNotFoundError:
+        raise error(f"{what} {path} not found{' ' + hint if hint else ''}") from None
+    except IsADirectoryError:
+        raise error(f"{what} {path} is a directory, not a file") from None
+    except UnicodeDecodeError:
+        raise error(f"{what} {path} is not UTF-8 text") from None
+    except OSError as e:
+        raise error(f"cannot read {what} {path}: {e.strerror}") from None
 
 
 def parse_override(item: str) -> tuple[list[str], Any]:

@@ -12,6 +12,7 @@ from pathlib import Path
 import networkx as nx
 import numpy as np
 
+from p2pfed.config import read_text
 from p2pfed.errors import TopologyError
 
 log = logging.getLogger(__name__)
@@ -288,16 +289,7 @@ def _read_edgelist(path: Path, ids: list[str], base_dir: Path | None) -> list[tu
     full = path.expanduser()
     if not full.is_absolute():
         full = (base_dir if base_dir is not None else Path.cwd()) / full
-    try:
-        text = full.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise TopologyError(f"topology file {full} not found") from None
-    except IsADirectoryError:
-        raise TopologyError(f"topology file {full} is a directory") from None
-    except UnicodeDecodeError:
-        raise TopologyError(f"topology file {full} is not UTF-8 text") from None
-    except OSError as e:
-        raise TopologyError(f"cannot read topology file {full}: {e.strerror}") from None
+    text = read_text(full, "topology file", TopologyError)
 
     index = {x: i for i, x in enumerate(ids)}
     edges: list[tuple[int, int]] = []
