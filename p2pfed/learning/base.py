@@ -1,10 +1,12 @@
-"""The learner protocol, and what every learner shares, torch-free: input checks, optimiser state, batch position.
+"""The learner protocol and what every learner shares, torch-free: plumbing, input checks, optimiser state, batch position.
 
 `TorchLearner` (p2pfed.learning.torch_learner) and `NumpyMLPLearner` (p2pfed.learning.numpy_mlp) are interchangeable for an
 MLP, so they must reject the same inputs with the same messages and persist the same state; both
-derive from `LearnerBase`, which needs from a subclass only `_manifest`, `_input_shape`,
-`_n_classes`, `_n` (training rows), `_stream` (a `p2pfed.learning.batches.BatchStream`) and
-`_momentum()` (the momentum buffer as a writable float32 numpy view, or None without momentum).
+derive from `LearnerBase`, which needs from a subclass only `_manifest`, `_initial` (the initial
+vector, read-only), `_input_shape`, `_n_classes`, `_n` (training rows), `_stream` (a
+`p2pfed.learning.batches.BatchStream`) and `_momentum()` (the momentum buffer as a writable
+float32 numpy view, or None without momentum). The config checks they share are in
+`p2pfed.learning.checks`.
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ class LearnerBase:
     """Shared part of the learners (see the module docstring for what a subclass provides)."""
 
     _manifest: Manifest
+    _initial: np.ndarray
     _input_shape: tuple[int, ...]
     _n_classes: int
     _n: int
@@ -57,6 +60,27 @@ class LearnerBase:
 
     def _momentum(self) -> np.ndarray | None:
         raise NotImplementedError
+
+    # -- Learner protocol: what does not depend on how a learner computes --------------------
+
+    @property
+    def manifest(self) -> Manifest:
+        return self._manifest
+
+    def initial_params(self) -> np.ndarray:
+        """The federation-wide initial model (depends only on the model config and data shapes)."""
+        return self._initial.copy()
+
+    def _steps_to_run(self, steps: int) -> int:
+        """`train`'s `steps` as an int, ValueError unless a non-negative integer; 0 without training rows."""
+        if isinstance(steps, bool) or not isinstance(steps, int | np.integer) or steps < 0:
+            raise ValueError(f"steps must be a non-negative integer, got {steps!r}")
+        count = int(steps)
+        if count and not self._n:
+            # logged under the learner's own module, as it was before this moved here
+            logging.getLogger(type(self).__module__).debug("no local training data: skipping %d steps", count)
+            return 0
+        return count
 
     # -- optimiser state and batch stream ----------------------------------------------------
 

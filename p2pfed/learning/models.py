@@ -14,6 +14,7 @@ from torch import nn
 
 from p2pfed.config import ModelConfig
 from p2pfed.errors import ConfigError
+from p2pfed.learning.checks import check_shapes
 from p2pfed.types import PARAM_DTYPE, Manifest
 
 log = logging.getLogger(__name__)
@@ -25,15 +26,6 @@ CNN_ARCH_VERSION = 1  # "cnn1d"
 
 def _shape_str(shape: tuple[int, ...]) -> str:
     return "x".join(str(int(d)) for d in shape)
-
-
-def _check_common(cfg: ModelConfig, input_shape: tuple[int, ...], n_classes: int) -> None:
-    if not input_shape or any(int(d) <= 0 for d in input_shape):
-        raise ConfigError(f"model input shape must be non-empty with positive sizes, got {input_shape}")
-    if n_classes < 2:
-        raise ConfigError(f"a classifier needs at least 2 classes, got n_classes={n_classes}")
-    if any(int(h) <= 0 for h in cfg.hidden):
-        raise ConfigError(f"model.hidden sizes must all be positive, got {list(cfg.hidden)}")
 
 
 def _check_cnn(cfg: ModelConfig, input_shape: tuple[int, ...]) -> None:
@@ -167,7 +159,7 @@ def build_model(cfg: ModelConfig, input_shape: tuple[int, ...], n_classes: int) 
     """
     builder, _ = _kind(cfg)
     input_shape = tuple(int(d) for d in input_shape)
-    _check_common(cfg, input_shape, n_classes)
+    check_shapes(cfg, input_shape, n_classes)
     model = builder(cfg, input_shape, n_classes)
     init_parameters(model, cfg.init_seed)
     return model
@@ -177,7 +169,7 @@ def arch_string(cfg: ModelConfig, input_shape: tuple[int, ...], n_classes: int) 
     """Human-readable architecture description; part of the schema hash of the manifest."""
     _, arch = _kind(cfg)
     input_shape = tuple(int(d) for d in input_shape)
-    _check_common(cfg, input_shape, n_classes)
+    check_shapes(cfg, input_shape, n_classes)
     return arch(cfg, input_shape, n_classes)
 
 

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
-import threading
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -14,12 +12,14 @@ from p2pfed.learning.batches import BatchStream, seed_word
 from p2pfed.config import ModelConfig
 from p2pfed.errors import ConfigError
 from p2pfed.learning.base import LearnerBase
+from p2pfed.learning.checks import check_optimiser, check_shapes
+from p2pfed.learning.numpy_kernels import forward_shared, layout, logsumexp, train_stacked
 from p2pfed.types import PARAM_DTYPE, EvalStats, LocalData, Manifest, Split, TrainStats
 
 log = logging.getLogger(__name__)
 
 #: Must equal `p2pfed.learning.models.ARCH_VERSION` (the arch string, hence the schema hash, contains it);
-#: tests/test_nplearn.py checks both agree. Kept here so this module never imports torch.
+#: tests/learning/test_numpy_mlp.py checks both agree. Kept here so this module never imports torch.
 MLP_ARCH_VERSION = 1
 
 #: Rows per forward pass in `evaluate` and `predict` (as in TorchLearner).
@@ -36,16 +36,6 @@ TRAIN_CHUNK_BYTES = 16 << 20
 EVAL_CHUNK_VALUES = 4 << 20
 
 _F32 = np.float32
-
-
-@dataclass(frozen=True)
-class _Layer:
-    """One Linear layer's place in the flat vector: weight (fan_out, fan_in) at `w`, bias at `b`."""
-
-    w: int
-    b: int
-    fan_out: int
-    fan_in: int
 
 
 # ---------------------------------------------------------------------------------------------
@@ -97,36 +87,14 @@ def mlp_initial_params(manifest: Manifest, init_seed: int) -> np.ndarray:
     return np.concatenate(parts).astype(PARAM_DTYPE)
 
 
-def _layout(manifest: Manifest) -> tuple[_Layer, ...]:
-    layers, offset = [], 0
-    shapes = manifest.shapes
-    for i in range(0, len(shapes), 2):
-        fan_out, fan_in = shapes[i]
-        layers.append(_Layer(offset, offset + fan_out * fan_in, fan_out, fan_in))
-        offset += fan_out * fan_in + fan_out
-    return tuple(layers)
-
-
 def _check_config(cfg: ModelConfig, input_shape: tuple[int, ...], n_classes: int) -> None:
-    """TorchLearner's and p2pfed.learning.models' checks, with the same messages."""
+    """TorchLearner's and p2pfed.learning.models' checks (the same functions, so the same messages)."""
     if cfg.kind != "mlp":
         raise ConfigError(
             f"NumpyMLPLearner only runs model.kind 'mlp', got {cfg.kind!r}; use TorchLearner for it"
         )
-    if isinstance(cfg.batch_size, bool) or not isinstance(cfg.batch_size, int) or cfg.batch_size < 1:
-        raise ConfigError(f"model.batch_size must be a positive integer, got {cfg.batch_size!r}")
-    if not (math.isfinite(cfg.lr) and cfg.lr > 0):
-        raise ConfigError(f"model.lr must be a positive number, got {cfg.lr!r}")
-    if not 0 <= cfg.momentum < 1:
-        raise ConfigError(f"model.momentum must be in [0, 1), got {cfg.momentum!r}")
-    if not (math.isfinite(cfg.weight_decay) and cfg.weight_decay >= 0):
-        raise ConfigError(f"model.weight_decay must be >= 0, got {cfg.weight_decay!r}")
-    if not input_shape or any(int(d) <= 0 for d in input_shape):
-        raise ConfigError(f"model input shape must be non-empty with positive sizes, got {input_shape}")
-    if n_classes < 2:
-        raise ConfigError(f"a classifier needs at least 2 classes, got n_classes={n_classes}")
-    if any(int(h) <= 0 for h in cfg.hidden):
-        raise ConfigError(f"model.hidden sizes must all be positive, got {list(cfg.hidden)}")
+    check_optimiser(cfg)
+    check_shapes(cfg, input_shape, n_classes)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -155,7 +123,7 @@ class NumpyMLPLearner(LearnerBase):
         _check_config(cfg, self._input_shape, self._n_classes)
         self._cfg = cfg
         self._manifest = mlp_manifest(cfg.hidden, self._input_shape, self._n_classes)
-        self._layers = _layout(self._manifest)
+        self._layers = layout(self._manifest)
         self._size = self._manifest.size
         self._initial = mlp_initial_params(self._manifest, cfg.init_seed)
         self._initial.setflags(write=False)
@@ -169,15 +137,7 @@ class NumpyMLPLearner(LearnerBase):
         self._buf = np.zeros(self._size, np.float32) if cfg.momentum > 0 else None
         self._hyper = (_F32(cfg.lr), _F32(cfg.momentum), _F32(cfg.weight_decay))
 
-    # -- Learner protocol ------------------------------------------------------------------
-
-    @property
-    def manifest(self) -> Manifest:
-        return self._manifest
-
-    def initial_params(self) -> np.ndarray:
-        """The federation-wide initial model (depends only on the model config and data shapes)."""
-        return self._initial.copy()
+    # -- Learner protocol (manifest and initial_params: LearnerBase) -------------------------
 
     def train(self, params: np.ndarray, steps: int) -> tuple[np.ndarray, TrainStats]:
         """Run `steps` SGD steps from `params` on the local train split; return a new vector."""
@@ -210,7 +170,7 @@ class NumpyMLPLearner(LearnerBase):
         correct = np.zeros(P.shape[0], np.int64)
         for ks, rs, logits in self._blocks(P, X):
             yr = y[rs]
-            lse = _logsumexp(logits)  # (k, r)
+            lse = logsumexp(logits)  # (k, r)
             picked = np.take_along_axis(logits, np.broadcast_to(yr[None, :, None], (*logits.shape[:2], 1)), 2)
             loss[ks] += (lse - picked[..., 0]).sum(axis=1, dtype=np.float64)
             correct[ks] += (logits.argmax(axis=2) == yr[None, :]).sum(axis=1)
@@ -262,7 +222,7 @@ class NumpyMLPLearner(LearnerBase):
             ks = slice(k0, min(K, k0 + per))
             for r0 in range(0, n, rows):
                 rs = slice(r0, min(n, r0 + rows))
-                yield ks, rs, _forward_shared(self._layers, P[ks], X[rs])
+                yield ks, rs, forward_shared(self._layers, P[ks], X[rs])
 
     def _features(self, X: object, what: str) -> np.ndarray:
         return self._check_features(X, what).astype(np.float32, copy=False)
@@ -270,6 +230,7 @@ class NumpyMLPLearner(LearnerBase):
     def _split_arrays(self, split: Split, what: str) -> tuple[np.ndarray, np.ndarray]:
         X, y = self._check_split(split, what)
         return X.astype(np.float32, copy=False), y
+
 
 # ---------------------------------------------------------------------------------------------
 # Batched training
@@ -301,12 +262,8 @@ def train_many(
             )
         seen.add(id(learner))
         learner._check_vector(params, "params")
-        if isinstance(steps, bool) or not isinstance(steps, int | np.integer) or steps < 0:
-            raise ValueError(f"steps must be a non-negative integer, got {steps!r}")
-        steps = int(steps)
-        if steps == 0 or learner._n == 0:
-            if steps and not learner._n:
-                log.debug("no local training data: skipping %d steps", steps)
+        steps = learner._steps_to_run(steps)
+        if steps == 0:
             results[j] = (params.copy(), TrainStats(steps=0, samples=0, loss=math.nan))
             continue
         key = (learner._layers, learner._bs, steps, learner._hyper, learner._buf is not None)
@@ -336,166 +293,15 @@ def train_many(
     return [r for r in results if r is not None]
 
 
-class _Workspace:
-    """Scratch arrays of `_train_group`, kept between calls (one set per thread).
-
-    Training allocates the same few large arrays call after call; fresh ones of that size come
-    straight from the OS as untouched pages, and faulting them in cost more than the arithmetic.
-    Arrays are sized for the largest group seen and handed out as leading-axis views.
-    """
-
-    def __init__(self) -> None:
-        self._arrays: dict[tuple[str, tuple[int, ...], str], np.ndarray] = {}
-
-    def get(self, name: str, K: int, shape: tuple[int, ...], dtype: type = np.float32) -> np.ndarray:
-        key = (name, shape, np.dtype(dtype).str)
-        arr = self._arrays.get(key)
-        if arr is None or arr.shape[0] < K:
-            arr = self._arrays[key] = np.empty((K, *shape), dtype)
-        return arr[:K]
-
-
-_workspaces = threading.local()
-
-
-def _workspace() -> _Workspace:
-    ws = getattr(_workspaces, "ws", None)
-    if ws is None:
-        ws = _workspaces.ws = _Workspace()
-    return ws
-
-
 def _train_group(
     learners: Sequence[NumpyMLPLearner], params: Sequence[np.ndarray], steps: int
 ) -> tuple[list[np.ndarray], list[float], list[bool]]:
     """`steps` SGD steps of K learners sharing architecture, batch size and optimiser settings.
 
-    Returns the new vectors, the mean losses and whether each result is finite.
-
-    Works in a compute layout: each weight stored transposed, (fan_in, fan_out), so the two big
-    products per layer, ``a @ W.T`` and the weight gradient, run on C-contiguous operands (twice
-    as fast in numpy as the transposed views). Elementwise updates do not depend on the layout.
+    Returns the new vectors, the mean losses and whether each result is finite; advances each
+    learner's batch stream and updates its momentum buffer (see `numpy_kernels.train_stacked`).
     """
     first = learners[0]
-    layers, bs = first._layers, first._bs
-    lr, mom, wd = first._hyper
-    K, d, size = len(learners), first._X.shape[1], first._size
-    last = len(layers) - 1
-    C = layers[last].fan_out
-    ws = _workspace()
-    stacked = np.stack(params, out=ws.get("stacked", K, (size,)))
-    P = _transpose_weights(layers, stacked, True, ws.get("P", K, (size,)))  # updated in place
-    M = None  # momentum buffers, same layout
-    if first._buf is not None:
-        bufs = np.stack([lrn._buf for lrn in learners], out=stacked)  # type: ignore[misc]
-        M = _transpose_weights(layers, bufs, True, ws.get("M", K, (size,)))
-    G = ws.get("G", K, (size,))
-    Xs = ws.get("X", K, (steps, bs, d))
-    ys = ws.get("y", K, (steps, bs), np.int64)
-    for k, lrn in enumerate(learners):
-        idx = lrn._stream.next_batches(steps)
-        np.take(lrn._X, idx, axis=0, out=Xs[k], mode="clip")  # idx is in range; "clip" avoids a buffer
-        np.take(lrn._y, idx, axis=0, out=ys[k], mode="clip")
-    W = [P[:, la.w : la.b].reshape(K, la.fan_in, la.fan_out) for la in layers]
-    b = [P[:, None, la.b : la.b + la.fan_out] for la in layers]
-    GW = [G[:, la.w : la.b].reshape(K, la.fan_in, la.fan_out) for la in layers]
-    Gb = [G[:, la.b : la.b + la.fan_out] for la in layers]
-    # flat index of each row's label in a (K, B, C) array, for every step at once
-    label_at = ws.get("label_at", K, (steps, bs), np.int64)
-    np.add((np.arange(K * bs, dtype=np.int64) * C).reshape(K, 1, bs), ys, out=label_at)
-    loss_terms = ws.get("loss", K, (steps, bs))  # per-row cross-entropy, reduced once at the end
-    inv_bs = _F32(1.0) / _F32(bs)
-    # activations, ReLU masks and gradients: one buffer per layer, reused by every step
-    hidden = [ws.get(f"h{i}", K, (bs, la.fan_out)) for i, la in enumerate(layers[:last])]
-    mask = [ws.get(f"m{i}", K, (bs, la.fan_out), np.bool_) for i, la in enumerate(layers[:last])]
-    dhidden = [ws.get(f"dh{i}", K, (bs, la.fan_in)) for i, la in enumerate(layers[1:])]
-    logits = ws.get("logits", K, (bs, C))
-    e = ws.get("e", K, (bs, C))
-    for t in range(steps):
-        a = Xs[:, t]
-        acts = [a]
-        for li in range(last):
-            z = hidden[li]
-            np.matmul(a, W[li], out=z)
-            z += b[li]
-            np.greater(z, 0, out=mask[li])
-            np.maximum(z, 0, out=z)
-            acts.append(z)
-            a = z
-        np.matmul(a, W[last], out=logits)
-        logits += b[last]
-        # softmax cross-entropy: loss = lse - z[y]; d loss / d logits = (softmax - onehot) / B
-        logits -= logits.max(axis=2, keepdims=True)  # shift for a stable exp (cancels in both)
-        np.exp(logits, out=e)
-        s = e.sum(axis=2, keepdims=True)
-        at = label_at[:, t].reshape(-1)
-        np.subtract(np.log(s[..., 0]), logits.reshape(-1)[at].reshape(K, bs), out=loss_terms[:, t])
-        e /= s
-        e.reshape(-1)[at] -= 1
-        e *= inv_bs
-        dz = e
-        for li in range(last, -1, -1):
-            np.matmul(acts[li].transpose(0, 2, 1), dz, out=GW[li])
-            np.sum(dz, axis=1, out=Gb[li])
-            if li:
-                da = dhidden[li - 1]
-                np.matmul(dz, W[li].transpose(0, 2, 1), out=da)
-                da *= mask[li - 1]
-                dz = da
-        if wd:
-            G += wd * P
-        if M is not None:
-            M *= mom
-            M += G
-            G[...] = M
-        G *= lr
-        P -= G
-    losses = loss_terms.sum(axis=(1, 2), dtype=np.float64) / (steps * bs)
-    if M is not None:
-        M = _transpose_weights(layers, M, False, stacked)
-        for k, lrn in enumerate(learners):
-            lrn._buf[...] = M[k]  # type: ignore[index]
-    out = _transpose_weights(layers, P, False, stacked)
-    finite = np.isfinite(out).all(axis=1) & np.isfinite(losses)
-    # copies: the results become node models and must not pin (or share) the scratch arrays
-    return [out[k].copy() for k in range(K)], losses.tolist(), finite.tolist()
-
-
-def _transpose_weights(layers: tuple[_Layer, ...], src: np.ndarray, to_compute: bool, out: np.ndarray) -> np.ndarray:
-    """(K, size) vectors between the manifest layout and the compute layout (every weight transposed)."""
-    K = src.shape[0]
-    for la in layers:
-        a, b = (la.fan_out, la.fan_in) if to_compute else (la.fan_in, la.fan_out)
-        out[:, la.w : la.b].reshape(K, b, a)[...] = src[:, la.w : la.b].reshape(K, a, b).transpose(0, 2, 1)
-        out[:, la.b : la.b + la.fan_out] = src[:, la.b : la.b + la.fan_out]
-    return out
-
-
-def _linear(a: np.ndarray, P: np.ndarray, layer: _Layer) -> np.ndarray:
-    """a @ W.T + b for every model: a (K, B, fan_in) -> (K, B, fan_out)."""
-    K = P.shape[0]
-    w = P[:, layer.w : layer.b].reshape(K, layer.fan_out, layer.fan_in)
-    z = np.matmul(a, w.transpose(0, 2, 1))
-    z += P[:, None, layer.b : layer.b + layer.fan_out]
-    return z
-
-
-def _forward_shared(layers: tuple[_Layer, ...], P: np.ndarray, X: np.ndarray) -> np.ndarray:
-    """Logits (K, n, classes) of K models on the same rows X (n, d).
-
-    The first layer is one (n, d) @ (d, K * h) product over all K models' weights side by side.
-    """
-    K, n = P.shape[0], X.shape[0]
-    first = layers[0]
-    W = P[:, first.w : first.b].reshape(K * first.fan_out, first.fan_in)
-    z = (X @ W.T).reshape(n, K, first.fan_out).transpose(1, 0, 2)
-    z = z + P[:, None, first.b : first.b + first.fan_out]  # (K, n, h), C-contiguous
-    for layer in layers[1:]:
-        np.maximum(z, 0, out=z)
-        z = _linear(z, P, layer)
-    return z
-
-
-def _logsumexp(z: np.ndarray) -> np.ndarray:
-    m = z.max(axis=-1, keepdims=True)
-    return np.log(np.exp(z - m).sum(axis=-1)) + m[..., 0]
+    momenta = None if first._buf is None else [lrn._buf for lrn in learners]
+    batches = [(lrn._X, lrn._y, lrn._stream.next_batches(steps)) for lrn in learners]
+    return train_stacked(first._layers, first._hyper, params, momenta, batches)  # type: ignore[arg-type]

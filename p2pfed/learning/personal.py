@@ -179,17 +179,18 @@ class PersonalLearner:
 
     @property
     def mode(self) -> str:
+        """The personalisation mode: "head" or "finetune" (see the module docstring)."""
         return self._mode
-
-    @property
-    def inner(self) -> Learner:
-        """The wrapped learner (its manifest is the full model's)."""
-        return self._inner
 
     @property
     def head_layers(self) -> tuple[str, ...]:
         """Names of the local layers (mode "head"; empty for "finetune")."""
         return self._head_names
+
+    @property
+    def inner(self) -> Learner:
+        """The wrapped learner (its manifest is the full model's)."""
+        return self._inner
 
     def personal_params(self, params: np.ndarray) -> np.ndarray:
         """The full model vector (inner learner's manifest) this node uses for the shared `params`."""

@@ -14,14 +14,14 @@ from p2pfed.learning.batches import BatchStream
 from p2pfed.config import ModelConfig
 from p2pfed.errors import ConfigError
 from p2pfed.learning.base import LearnerBase
+from p2pfed.learning.checks import check_optimiser
 from p2pfed.learning.models import arch_string, build_model, manifest_of
-from p2pfed.types import EvalStats, LocalData, Manifest, Split, TrainStats
+from p2pfed.types import EvalStats, LocalData, Split, TrainStats
 
 log = logging.getLogger(__name__)
 
 #: Rows per forward pass in `evaluate` and `predict` (bounds memory on big splits).
 EVAL_BATCH = 4096
-
 
 
 class TorchLearner(LearnerBase):
@@ -41,7 +41,7 @@ class TorchLearner(LearnerBase):
     def __init__(
         self, cfg: ModelConfig, data: LocalData, seed: int = 0, threads: int | None = None
     ) -> None:
-        _check_config(cfg)
+        check_optimiser(cfg)
         if threads is not None:
             if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
                 raise ConfigError(f"threads must be a positive integer, got {threads!r}")
@@ -67,25 +67,13 @@ class TorchLearner(LearnerBase):
         self._yb = torch.empty((self._bs,), dtype=torch.int64)
         self._buf = torch.zeros_like(self._flat) if cfg.momentum > 0 else None
 
-    # -- Learner protocol ------------------------------------------------------------------
-
-    @property
-    def manifest(self) -> Manifest:
-        return self._manifest
-
-    def initial_params(self) -> np.ndarray:
-        """The federation-wide initial model (depends only on the model config and data shapes)."""
-        return self._initial.copy()
+    # -- Learner protocol (manifest and initial_params: LearnerBase) -------------------------
 
     def train(self, params: np.ndarray, steps: int) -> tuple[np.ndarray, TrainStats]:
         """Run `steps` SGD steps from `params` on the local train split; return a new vector."""
         self._load(params)
-        if isinstance(steps, bool) or not isinstance(steps, int | np.integer) or steps < 0:
-            raise ValueError(f"steps must be a non-negative integer, got {steps!r}")
-        steps = int(steps)
-        if steps == 0 or self._n == 0:
-            if steps and not self._n:
-                log.debug("no local training data: skipping %d steps", steps)
+        steps = self._steps_to_run(steps)
+        if steps == 0:
             return self._flat_np.copy(), TrainStats(steps=0, samples=0, loss=math.nan)
 
         cfg, forward, flat, grad, buf = self._cfg, self._forward, self._flat, self._grad, self._buf
@@ -161,16 +149,6 @@ class TorchLearner(LearnerBase):
     def _tensors(self, split: Split, what: str) -> tuple[torch.Tensor, torch.Tensor]:
         X, y = self._check_split(split, what)
         return _tensor(X, np.float32), _tensor(y, np.int64)
-
-def _check_config(cfg: ModelConfig) -> None:
-    if isinstance(cfg.batch_size, bool) or not isinstance(cfg.batch_size, int) or cfg.batch_size < 1:
-        raise ConfigError(f"model.batch_size must be a positive integer, got {cfg.batch_size!r}")
-    if not (math.isfinite(cfg.lr) and cfg.lr > 0):
-        raise ConfigError(f"model.lr must be a positive number, got {cfg.lr!r}")
-    if not 0 <= cfg.momentum < 1:
-        raise ConfigError(f"model.momentum must be in [0, 1), got {cfg.momentum!r}")
-    if not (math.isfinite(cfg.weight_decay) and cfg.weight_decay >= 0):
-        raise ConfigError(f"model.weight_decay must be >= 0, got {cfg.weight_decay!r}")
 
 
 def _fast_forward(

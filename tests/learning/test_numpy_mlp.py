@@ -110,7 +110,8 @@ def test_initial_vector_pinned_like_torch_learner() -> None:
 
 
 def test_module_does_not_import_torch() -> None:
-    code = "import sys, p2pfed.learning.numpy_mlp, p2pfed.learning.batches; assert 'torch' not in sys.modules, 'torch imported'"
+    modules = "p2pfed.learning.numpy_mlp, p2pfed.learning.numpy_kernels, p2pfed.learning.checks, p2pfed.learning.batches"
+    code = f"import sys, {modules}; assert 'torch' not in sys.modules, 'torch imported'"
     proc = subprocess.run(
         [sys.executable, "-c", code], check=False, capture_output=True, text=True, cwd=REPO, timeout=60
     )
@@ -473,6 +474,27 @@ def test_zero_steps_and_no_data(data: LocalData) -> None:
     q, stats = lrn.train(p, 10)
     np.testing.assert_array_equal(p, q)
     assert stats.steps == 0 and lrn.n_train == 0 and lrn.samples_drawn == 0
+
+
+def test_both_learners_check_steps_and_log_skipped_training_alike(
+    data: LocalData, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The steps check and the no-data skip are LearnerBase's; each learner logs under its own module."""
+    empty = LocalData(Split(np.zeros((0, 24), np.float32), np.zeros(0, np.int64)), data.test, 4)
+    for cls in (NumpyMLPLearner, TorchLearner):
+        lrn = cls(CFG, empty)
+        p = lrn.initial_params()
+        for bad in (-1, 1.5, True):
+            with pytest.raises(ValueError, match=f"steps must be a non-negative integer, got {bad!r}"):
+                lrn.train(p, bad)  # type: ignore[arg-type]
+        caplog.clear()
+        with caplog.at_level("DEBUG", logger=cls.__module__):
+            q, stats = lrn.train(p, np.int64(3))  # type: ignore[arg-type]
+        np.testing.assert_array_equal(p, q)
+        assert stats.steps == 0 and stats.samples == 0 and math.isnan(stats.loss)
+        assert [(r.name, r.getMessage()) for r in caplog.records] == [
+            (cls.__module__, "no local training data: skipping 3 steps")
+        ]
 
 
 def test_divergence_is_logged(caplog: pytest.LogCaptureFixture) -> None:
