@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -65,58 +66,56 @@ class Archetype:
     shift: bool = False  # rotating roster: 2 day shifts, 2 night shifts, 4 days off
 
 
+#: The six archetypes (fields as in Archetype), one row each in four tables keyed by name, dealt in
+#: this order. Body: age range (years), mean resting HR (bpm), median HRV (ms), median VO2max
+#: (METs), median everyday steps, mean sleep (h) and sleep efficiency.
+_BODIES: dict[str, tuple] = {
+    #               age       rhr hrv  vo2max  steps  sleep_h  sleep_eff
+    "runner":       ((20, 50), 52, 72, 14.5,   7500,  7.4,     0.90),
+    "cyclist":      ((22, 58), 55, 62, 13.5,   5200,  7.3,     0.89),
+    "gym_goer":     ((18, 45), 62, 52, 11.5,   7000,  7.1,     0.88),
+    "sedentary":    ((25, 60), 73, 30, 8.5,    3400,  6.8,     0.85),
+    "shift_worker": ((22, 55), 68, 38, 10.0,   6500,  6.6,     0.84),
+    "older_adult":  ((65, 85), 69, 24, 7.0,    4300,  6.9,     0.82),
+}
+#: Days: shares of sedentary / light / moderate / vigorous days, and the workout-type mix in
+#: WORKOUT_TYPES order (run, cycle, strength, walk, swim, yoga).
+_DAYS: dict[str, tuple] = {
+    #               levels                     mix
+    "runner":       ((0.04, 0.16, 0.36, 0.44), (0.80, 0.04, 0.08, 0.04, 0.02, 0.02)),
+    "cyclist":      ((0.06, 0.20, 0.32, 0.42), (0.04, 0.82, 0.06, 0.04, 0.02, 0.02)),
+    "gym_goer":     ((0.10, 0.32, 0.44, 0.14), (0.10, 0.08, 0.66, 0.06, 0.05, 0.05)),
+    "sedentary":    ((0.62, 0.32, 0.05, 0.01), (0.05, 0.08, 0.07, 0.65, 0.0, 0.15)),
+    "shift_worker": ((0.24, 0.46, 0.22, 0.08), (0.15, 0.12, 0.22, 0.38, 0.03, 0.10)),
+    "older_adult":  ((0.34, 0.50, 0.15, 0.01), (0.0, 0.08, 0.04, 0.62, 0.10, 0.16)),
+}
+#: Routine: where it differs from Archetype's defaults (week, weekend_hard, light_workout, shift).
+_ROUTINES: dict[str, dict[str, Any]] = {
+    "runner": {"week": (1.0, 1.2, 1.0, 1.2, 0.5, 1.0, 1.0), "weekend_hard": 2.5},
+    "cyclist": {"week": (0.8, 1.0, 1.0, 1.0, 0.6, 1.5, 1.5), "weekend_hard": 3.0},
+    "gym_goer": {"week": (3.0, 0.4, 3.0, 0.4, 3.0, 0.8, 0.3)},
+    "sedentary": {"week": (0.8, 0.8, 0.8, 0.8, 0.8, 1.6, 1.6), "light_workout": 0.15},
+    "shift_worker": {"light_workout": 0.15, "shift": True},
+    "older_adult": {"light_workout": 0.6},
+}
+#: Who they are, in words.
+_DESCRIPTIONS: dict[str, str] = {
+    "runner": "Fit endurance runner: low resting HR, high HRV, runs most days with a long weekend "
+    "run; mostly moderate and vigorous days, rarely sedentary ones.",
+    "cyclist": "Road cyclist: fit, rides most days and long at weekends, but cycling burns energy "
+    "without steps, so steps say little about the day.",
+    "gym_goer": "Gym-goer: strength sessions on fixed weekdays plus some cardio; moderate effort, few "
+    "workout steps; mostly light and moderate days.",
+    "sedentary": "Office worker who rarely exercises: high resting HR, low HRV, few steps; mostly "
+    "sedentary and light days, almost never vigorous.",
+    "shift_worker": "Nurse on a rotating 8-day roster (2 day shifts, 2 night shifts, 4 off): light but "
+    "busy shifts on their feet, short and poor sleep after nights, workouts on days off.",
+    "older_adult": "Retired adult aged 65-85: low maximum HR and fitness, daily walks, yoga or a swim; "
+    "mostly sedentary and light days.",
+}
 ARCHETYPES: dict[str, Archetype] = {
-    a.name: a
-    for a in (
-        Archetype(
-            "runner",
-            "Fit endurance runner: low resting HR, high HRV, runs most days with a long weekend "
-            "run; mostly moderate and vigorous days, rarely sedentary ones.",
-            age=(20, 50), rhr=52, hrv=72, vo2max=14.5, steps=7500, sleep_h=7.4, sleep_eff=0.90,
-            levels=(0.04, 0.16, 0.36, 0.44), mix=(0.80, 0.04, 0.08, 0.04, 0.02, 0.02),
-            week=(1.0, 1.2, 1.0, 1.2, 0.5, 1.0, 1.0), weekend_hard=2.5,
-        ),
-        Archetype(
-            "cyclist",
-            "Road cyclist: fit, rides most days and long at weekends, but cycling burns energy "
-            "without steps, so steps say little about the day.",
-            age=(22, 58), rhr=55, hrv=62, vo2max=13.5, steps=5200, sleep_h=7.3, sleep_eff=0.89,
-            levels=(0.06, 0.20, 0.32, 0.42), mix=(0.04, 0.82, 0.06, 0.04, 0.02, 0.02),
-            week=(0.8, 1.0, 1.0, 1.0, 0.6, 1.5, 1.5), weekend_hard=3.0,
-        ),
-        Archetype(
-            "gym_goer",
-            "Gym-goer: strength sessions on fixed weekdays plus some cardio; moderate effort, few "
-            "workout steps; mostly light and moderate days.",
-            age=(18, 45), rhr=62, hrv=52, vo2max=11.5, steps=7000, sleep_h=7.1, sleep_eff=0.88,
-            levels=(0.10, 0.32, 0.44, 0.14), mix=(0.10, 0.08, 0.66, 0.06, 0.05, 0.05),
-            week=(3.0, 0.4, 3.0, 0.4, 3.0, 0.8, 0.3),
-        ),
-        Archetype(
-            "sedentary",
-            "Office worker who rarely exercises: high resting HR, low HRV, few steps; mostly "
-            "sedentary and light days, almost never vigorous.",
-            age=(25, 60), rhr=73, hrv=30, vo2max=8.5, steps=3400, sleep_h=6.8, sleep_eff=0.85,
-            levels=(0.62, 0.32, 0.05, 0.01), mix=(0.05, 0.08, 0.07, 0.65, 0.0, 0.15),
-            week=(0.8, 0.8, 0.8, 0.8, 0.8, 1.6, 1.6), light_workout=0.15,
-        ),
-        Archetype(
-            "shift_worker",
-            "Nurse on a rotating 8-day roster (2 day shifts, 2 night shifts, 4 off): light but "
-            "busy shifts on their feet, short and poor sleep after nights, workouts on days off.",
-            age=(22, 55), rhr=68, hrv=38, vo2max=10.0, steps=6500, sleep_h=6.6, sleep_eff=0.84,
-            levels=(0.24, 0.46, 0.22, 0.08), mix=(0.15, 0.12, 0.22, 0.38, 0.03, 0.10),
-            light_workout=0.15, shift=True,
-        ),
-        Archetype(
-            "older_adult",
-            "Retired adult aged 65-85: low maximum HR and fitness, daily walks, yoga or a swim; "
-            "mostly sedentary and light days.",
-            age=(65, 85), rhr=69, hrv=24, vo2max=7.0, steps=4300, sleep_h=6.9, sleep_eff=0.82,
-            levels=(0.34, 0.50, 0.15, 0.01), mix=(0.0, 0.08, 0.04, 0.62, 0.10, 0.16),
-            light_workout=0.6,
-        ),
-    )
+    name: Archetype(name, _DESCRIPTIONS[name], *body, *_DAYS[name], **_ROUTINES[name])
+    for name, body in _BODIES.items()
 }
 #: Shift-worker day kinds (day shift, night shift, day off): odds multipliers of each level.
 SHIFT_ODDS = np.array([[1.0, 2.5, 0.4, 0.3], [2.5, 1.0, 0.3, 0.2], [1.0, 0.8, 1.6, 1.6]])

@@ -1,254 +1,64 @@
-"""Read the official UCI HAR download (zip or extracted folder), validated, and convert it to .npz.
+"""The official UCI HAR download as arrays: its validated info, its windows, and its conversion to .npz.
 
-The official layout (Anguita et al. 2013; UCI dataset 240), as in ``UCI HAR Dataset.zip``::
-
-    UCI HAR Dataset/
-        activity_labels.txt          "1 WALKING" ... "6 LAYING"
-        features.txt                 "1 tBodyAcc-mean()-X" ... (561 lines)
-        train/X_train.txt            561 whitespace-separated floats per window ("2.8858451e-001")
-        train/y_train.txt            activity id 1..6 per window
-        train/subject_train.txt      volunteer id 1..30 per window
-        train/Inertial Signals/body_acc_x_train.txt ... total_acc_z_train.txt
-                                     128 floats per window (2.56 s at 50 Hz), one file per channel
-        test/...                     the same with _test (the official test volunteers)
-
-Accepted: that zip (read in memory with ``zipfile``, never extracted; also when it is nested one
-level inside the UCI repository's download, as ``.../UCI HAR Dataset.zip``), the extracted
-``UCI HAR Dataset`` folder, or a folder that contains it.
-
-In memory the data has the shape the .npz loader gives (``p2pfed.data.npz``): ``X`` float32
-(n, 561), ``X_raw`` float32 (n, 9, 128) channels x time in ``CHANNELS`` order, ``y`` int64
-0-based (activity id - 1, in ``activity_labels.txt`` order, the same order as
-``../shared/data/uci_hapt``), ``subject`` int64, ``is_test`` (the official split), and the
-feature, channel and label names. ``convert`` writes exactly that as an .npz with keys ``X``,
-``X_raw``, ``y``, ``subject``, ``is_test``, ``feature_names``, ``channels``, ``label_names``,
-which ``data.source = "npz"`` reads (use ``x_key = "X_raw"`` for the raw windows).
+Reading the zip or folder is ``uci_har_files`` (which also describes the official layout), parsing
+the text files ``uci_har_text``. In memory the data has the shape the .npz loader gives
+(``p2pfed.data.npz``): ``X`` float32 (n, 561), ``X_raw`` float32 (n, 9, 128) channels x time in
+``CHANNELS`` order, ``y`` int64 0-based (activity id - 1, in ``activity_labels.txt`` order, the
+same order as ``../shared/data/uci_hapt``), ``subject`` int64, ``is_test`` (the official split),
+and the feature, channel and label names. ``convert`` writes exactly that as an .npz with keys
+``X``, ``X_raw``, ``y``, ``subject``, ``is_test``, ``feature_names``, ``channels``,
+``label_names``, which ``data.source = "npz"`` reads (use ``x_key = "X_raw"`` for the raw windows).
 """
 
 from __future__ import annotations
 
-import io
 import logging
-import re
-import warnings
-import zipfile
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
-from typing import Protocol
+from pathlib import Path
 
 import numpy as np
 
+from p2pfed.data.uci_har_files import (
+    CHANNELS,
+    N_FEATURES,
+    PARTS,
+    ROOT,
+    WINDOW,
+    X_KEYS,
+    Tree,
+    files,
+    need,
+    open_download,
+)
+from p2pfed.data.uci_har_text import ids, lines, matrix, numbered
 from p2pfed.errors import DataError
 
+__all__ = [  # the layout constants are re-exported: callers need only this module
+    "CHANNELS",
+    "N_FEATURES",
+    "PARTS",
+    "ROOT",
+    "SPLITS",
+    "WINDOW",
+    "X_KEYS",
+    "UciHarData",
+    "UciHarInfo",
+    "convert",
+    "files",
+    "load_uci_har",
+    "read_info",
+    "read_names",
+    "read_subjects",
+]
+
 log = logging.getLogger(__name__)
-
-ROOT = "UCI HAR Dataset"
-PARTS = ("train", "test")
-#: The nine inertial channels, in the order of X_raw's axis 1.
-CHANNELS: tuple[str, ...] = (
-    "body_acc_x", "body_acc_y", "body_acc_z",
-    "body_gyro_x", "body_gyro_y", "body_gyro_z",
-    "total_acc_x", "total_acc_y", "total_acc_z",
-)
-N_FEATURES = 561
-WINDOW = 128
-#: Input arrays this source offers (data.x_key) and each row's shape.
-X_KEYS: dict[str, tuple[int, ...]] = {"X": (N_FEATURES,), "X_raw": (len(CHANNELS), WINDOW)}
-_LAYOUT = (
-    f"the official layout is '{ROOT}/' with activity_labels.txt, features.txt and, for train and "
-    "test, X_<part>.txt, y_<part>.txt, subject_<part>.txt and 'Inertial Signals/<channel>_<part>.txt'"
-)
-
-
-def files(part: str) -> dict[str, str]:
-    """Paths (relative to the dataset root) of one part's files, by what they hold."""
-    out = {"X": f"{part}/X_{part}.txt", "y": f"{part}/y_{part}.txt", "subject": f"{part}/subject_{part}.txt"}
-    for c in CHANNELS:
-        out[c] = f"{part}/Inertial Signals/{c}_{part}.txt"
-    return out
-
-
-# ---- reading the zip or the folder ------------------------------------------------------------
-
-
-class _Tree(Protocol):
-    """Read-only access to the files under the dataset root."""
-
-    where: str
-
-    def has(self, rel: str) -> bool: ...
-
-    def read(self, rel: str) -> bytes: ...
-
-
-class _FolderTree:
-    def __init__(self, root: Path, where: str) -> None:
-        self.root, self.where = root, where
-
-    def has(self, rel: str) -> bool:
-        return (self.root / rel).is_file()
-
-    def read(self, rel: str) -> bytes:
-        try:
-            return (self.root / rel).read_bytes()
-        except OSError as e:
-            raise DataError(f"{self.where}: cannot read {rel}: {e.strerror or e}") from None
-
-
-class _ZipTree:
-    def __init__(self, z: zipfile.ZipFile, prefix: str, where: str) -> None:
-        self.z, self.prefix, self.where = z, prefix, where
-        self.names = set(z.namelist())
-
-    def has(self, rel: str) -> bool:
-        return self.prefix + rel in self.names
-
-    def read(self, rel: str) -> bytes:
-        try:
-            return self.z.read(self.prefix + rel)
-        except (OSError, zipfile.BadZipFile, EOFError, RuntimeError) as e:
-            raise DataError(f"{self.where}: cannot read {rel} from the zip: {e}") from None
-
-
-def _zip_root(names: Sequence[str]) -> str | None:
-    """Prefix of the dataset root inside a zip ('UCI HAR Dataset/' normally), or None."""
-    marker = "train/y_train.txt"
-    found = [
-        n[: -len(marker)]
-        for n in names
-        if (n == marker or n.endswith("/" + marker)) and not n.startswith("__MACOSX/")
-    ]
-    return min(found, key=len) if found else None
-
-
-@contextmanager
-def _open(path: str | Path) -> Iterator[_Tree]:
-    """The dataset root of a zip or folder, or a DataError saying what was expected."""
-    p = Path(path).expanduser()
-    if not p.exists():
-        raise DataError(
-            f"{p}: not found (expected the UCI HAR download: '{ROOT}.zip' or its extracted folder)"
-        )
-    if p.is_dir():
-        for root in (p, p / ROOT):
-            if (root / "train").is_dir() or (root / "test").is_dir():
-                yield _FolderTree(root, str(p))
-                return
-        raise DataError(f"{p}: no '{ROOT}' dataset in this folder (no train/ or {ROOT}/train/); {_LAYOUT}")
-    try:
-        outer = zipfile.ZipFile(p)
-    except (zipfile.BadZipFile, OSError) as e:
-        raise DataError(
-            f"{p}: not a zip file or a folder ({e}); expected '{ROOT}.zip' or its extracted folder"
-        ) from None
-    with outer:
-        z, prefix = outer, _zip_root(outer.namelist())
-        inner = None
-        if prefix is None:
-            nested = [
-                n
-                for n in outer.namelist()
-                if PurePosixPath(n).name == f"{ROOT}.zip" and not n.startswith("__MACOSX/")
-            ]
-            if not nested:
-                raise DataError(f"{p}: this zip holds no '{ROOT}' dataset (no train/y_train.txt); {_LAYOUT}")
-            try:
-                inner = zipfile.ZipFile(io.BytesIO(outer.read(nested[0])))
-            except (zipfile.BadZipFile, OSError, EOFError) as e:
-                raise DataError(f"{p}: the nested {nested[0]} is not a readable zip: {e}") from None
-            z, prefix = inner, _zip_root(inner.namelist())
-            if prefix is None:
-                inner.close()
-                raise DataError(f"{p}: the nested {nested[0]} holds no train/y_train.txt; {_LAYOUT}")
-        try:
-            yield _ZipTree(z, prefix, str(p))
-        finally:
-            if inner is not None:
-                inner.close()
-
-
-def _need(tree: _Tree, rel: str) -> bytes:
-    if not tree.has(rel):
-        raise DataError(f"{tree.where}: missing {ROOT}/{rel}; {_LAYOUT}")
-    return tree.read(rel)
-
-
-# ---- parsing -----------------------------------------------------------------------------------
-
-
-def _lines(data: bytes) -> list[bytes]:
-    lines = data.replace(b"\r\n", b"\n").split(b"\n")
-    while lines and not lines[-1].strip():
-        lines.pop()
-    return lines
-
-
-def _matrix(data: bytes, cols: int, where: str) -> np.ndarray:
-    """Whitespace-separated floats, `cols` per line, as float64 (n, cols); errors name the line."""
-    lines = _lines(data)
-    if not lines:
-        raise DataError(f"{where}: is empty")
-    counts = np.fromiter((len(line.split()) for line in lines), np.int64, len(lines))
-    wrong = np.flatnonzero(counts != cols)
-    if wrong.size:
-        i = int(wrong[0])
-        raise DataError(
-            f"{where}: line {i + 1} has {int(counts[i])} values, expected {cols} "
-            f"({wrong.size} line(s) have the wrong number of columns)"
-        )
-    n = len(lines)
-    body = b"\n".join(lines)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        try:
-            a = np.fromstring(body, dtype=np.float64, sep=" ")  # text mode: fast, strict
-        except (ValueError, DeprecationWarning):
-            a = np.zeros(0)
-    if a.size != n * cols:  # a token is not a number: find it, line by line
-        for i, line in enumerate(lines):
-            for tok in line.split():
-                try:
-                    float(tok)
-                except ValueError:
-                    text = tok.decode(errors="replace")
-                    raise DataError(f"{where}: line {i + 1}: {text!r} is not a number") from None
-        raise DataError(f"{where}: cannot parse the numbers")  # pragma: no cover - float() accepted all
-    a = a.reshape(n, cols)
-    finite = np.isfinite(a).all(axis=1)
-    if not finite.all():
-        i = int(np.flatnonzero(~finite)[0])
-        raise DataError(f"{where}: line {i + 1} has NaN or Inf ({int((~finite).sum())} such line(s))")
-    return a
-
-
-def _ids(data: bytes, where: str, what: str) -> np.ndarray:
-    """One whole number per line (labels or subject ids) as int64."""
-    a = _matrix(data, 1, where)[:, 0]
-    if (a != np.round(a)).any() or np.abs(a).max() >= 2**31:
-        i = int(np.flatnonzero((a != np.round(a)) | (np.abs(a) >= 2**31))[0])
-        raise DataError(f"{where}: line {i + 1}: {what} must be whole numbers, got {a[i]!r}")
-    return a.astype(np.int64)
-
-
-def _numbered(data: bytes, where: str) -> list[tuple[int, str]]:
-    """Lines "<id> <name>" (activity_labels.txt, features.txt)."""
-    out = []
-    for i, line in enumerate(_lines(data)):
-        m = re.fullmatch(rb"\s*(\d+)\s+(\S.*?)\s*", line)
-        if m is None:
-            raise DataError(f"{where}: line {i + 1} should be '<number> <name>', got {line[:60]!r}")
-        out.append((int(m.group(1)), m.group(2).decode(errors="replace")))
-    return out
-
-
-# ---- public API --------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class UciHarInfo:
-    """What the download holds, from its small files only (names, labels, subjects)."""
+    """What the download holds, from its small files only: the label, feature and channel names
+    and, per part ("train", "test"), its windows, its volunteers and its windows per class."""
 
     path: str
     label_names: tuple[str, ...]
@@ -275,27 +85,27 @@ class UciHarData:
     info: UciHarInfo
 
 
-def _labels(tree: _Tree) -> tuple[str, ...]:
+def _labels(tree: Tree) -> tuple[str, ...]:
     where = f"{tree.where}: {ROOT}/activity_labels.txt"
-    pairs = _numbered(_need(tree, "activity_labels.txt"), where)
+    pairs = numbered(need(tree, "activity_labels.txt"), where)
     if [k for k, _ in pairs] != list(range(1, len(pairs) + 1)) or not pairs:
         raise DataError(f"{where}: activity ids must be 1, 2, ... in order, got {[k for k, _ in pairs]}")
     return tuple(name for _, name in pairs)
 
 
-def _features(tree: _Tree) -> tuple[str, ...]:
+def _features(tree: Tree) -> tuple[str, ...]:
     where = f"{tree.where}: {ROOT}/features.txt"
-    pairs = _numbered(_need(tree, "features.txt"), where)
+    pairs = numbered(need(tree, "features.txt"), where)
     if len(pairs) != N_FEATURES:
         raise DataError(f"{where}: lists {len(pairs)} features, expected {N_FEATURES}")
     return tuple(name for _, name in pairs)
 
 
-def _part_meta(tree: _Tree, part: str, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
+def _part_meta(tree: Tree, part: str, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
     """Validated 0-based labels and subject ids of one part."""
     f = files(part)
-    y = _ids(_need(tree, f["y"]), f"{tree.where}: {ROOT}/{f['y']}", "labels")
-    s = _ids(_need(tree, f["subject"]), f"{tree.where}: {ROOT}/{f['subject']}", "subject ids")
+    y = ids(need(tree, f["y"]), f"{tree.where}: {ROOT}/{f['y']}", "labels")
+    s = ids(need(tree, f["subject"]), f"{tree.where}: {ROOT}/{f['subject']}", "subject ids")
     if len(y) != len(s):
         raise DataError(
             f"{tree.where}: {f['y']} has {len(y)} rows but {f['subject']} has {len(s)}; "
@@ -317,7 +127,7 @@ def _part_meta(tree: _Tree, part: str, n_classes: int) -> tuple[np.ndarray, np.n
 
 
 def _info(
-    tree: _Tree, metas: dict[str, tuple[np.ndarray, np.ndarray]], labels: tuple[str, ...]
+    tree: Tree, metas: dict[str, tuple[np.ndarray, np.ndarray]], labels: tuple[str, ...]
 ) -> UciHarInfo:
     k = len(labels)
     return UciHarInfo(
@@ -340,28 +150,28 @@ def _parts(parts: Sequence[str]) -> tuple[str, ...]:
 
 def read_names(path: str | Path) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(label names, feature names) from activity_labels.txt and features.txt only."""
-    with _open(path) as tree:
+    with open_download(path) as tree:
         return _labels(tree), _features(tree)
 
 
 def read_subjects(path: str | Path, part: str = "train") -> tuple[int, ...]:
     """The volunteer ids of one part (train: the official train volunteers), ascending."""
     part = _parts([part])[0]
-    with _open(path) as tree:
+    with open_download(path) as tree:
         rel = files(part)["subject"]
-        s = _ids(_need(tree, rel), f"{tree.where}: {ROOT}/{rel}", "subject ids")
+        s = ids(need(tree, rel), f"{tree.where}: {ROOT}/{rel}", "subject ids")
     return tuple(int(v) for v in np.unique(s))
 
 
 def read_info(path: str | Path, parts: Sequence[str] = PARTS) -> UciHarInfo:
     """Validate names, labels, subjects and every file's row count of `parts`; no float is parsed."""
     parts = _parts(parts)
-    with _open(path) as tree:
+    with open_download(path) as tree:
         labels = _labels(tree)
         metas = {p: _part_meta(tree, p, len(labels)) for p in parts}
         for p in parts:  # the big files must be there, with the right number of lines
             for what, rel in files(p).items():
-                n = len(_lines(_need(tree, rel)))
+                n = len(lines(need(tree, rel)))
                 if n != len(metas[p][0]):
                     raise DataError(
                         f"{tree.where}: {ROOT}/{rel} has {n} rows but {files(p)['y']} has {len(metas[p][0])}"
@@ -380,7 +190,7 @@ def load_uci_har(
     unknown = [a for a in arrays if a not in X_KEYS]
     if unknown:
         raise DataError(f"UCI HAR inputs are {', '.join(X_KEYS)}; got {', '.join(map(repr, unknown))}")
-    with _open(path) as tree:
+    with open_download(path) as tree:
         labels = _labels(tree)
         metas = {p: _part_meta(tree, p, len(labels)) for p in parts}
         info = _info(tree, metas, labels)
@@ -401,13 +211,13 @@ def load_uci_har(
             keep_parts.append(keep)
             f = files(p)
             if "X" in arrays:
-                X = _matrix(_need(tree, f["X"]), N_FEATURES, f"{tree.where}: {ROOT}/{f['X']}")
+                X = matrix(need(tree, f["X"]), N_FEATURES, f"{tree.where}: {ROOT}/{f['X']}")
                 _same_rows(tree.where, f["X"], len(X), f["y"], len(y))
                 Xs.append(X[keep].astype(np.float32))
             if "X_raw" in arrays:
                 chans = []
                 for c in CHANNELS:
-                    a = _matrix(_need(tree, f[c]), WINDOW, f"{tree.where}: {ROOT}/{f[c]}")
+                    a = matrix(need(tree, f[c]), WINDOW, f"{tree.where}: {ROOT}/{f[c]}")
                     _same_rows(tree.where, f[c], len(a), f["y"], len(y))
                     chans.append(a[keep].astype(np.float32))
                 raws.append(np.stack(chans, axis=1))

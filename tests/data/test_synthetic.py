@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from p2pfed.config import SyntheticConfig
 from p2pfed.data import synthetic as S
+from p2pfed.data import synthetic_cohort as C
 from p2pfed.errors import DataError
 
 CFG = SyntheticConfig()
@@ -43,17 +44,17 @@ def test_different_users_and_seeds_differ() -> None:
 
 def test_generating_a_user_draws_only_from_its_own_streams(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[tuple[int, int, int, int]] = []
-    real = S._rng
+    real = C.rng
 
     def spy(seed: int, stream: int, index: int, part: int) -> np.random.Generator:
         calls.append((seed, stream, index, part))
         return real(seed, stream, index, part)
 
-    monkeypatch.setattr(S, "_rng", spy)
+    monkeypatch.setattr(C, "rng", spy)
     S.generate_user(CFG, 4, 3)
     # per-user streams are keyed by the user's own index; the only other draw is the
     # population-level archetype deal (part 2), which depends on (seed, stream) alone
-    assert calls, "the generator no longer uses _rng; update this test"
+    assert calls, "the generator no longer uses synthetic_cohort.rng; update this test"
     for seed, stream, index, part in calls:
         assert seed == 4 and stream == S.NODE_STREAM
         assert index == 3 or (part == 2 and index == 0), (index, part)

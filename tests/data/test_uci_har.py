@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from p2pfed.config import DataConfig
 from p2pfed.data import data_info, load_federation, load_heldout, load_local, node_configs, npz
 from p2pfed.data import uci_har as U
+from p2pfed.data import uci_har_text as T
 from p2pfed.errors import DataError
 
 from uci_har_download import LABELS, Fixture, build_uci_har, official_line, official_number, zip_folder
@@ -298,7 +299,7 @@ def test_not_the_dataset(tmp_path: Path) -> None:
 def test_parser_reads_what_the_official_format_writes(values: list[list[float]], crlf: bool) -> None:
     a = np.array(values)
     text = "".join(official_line(r) + ("\r\n" if crlf else "\n") for r in a)
-    np.testing.assert_allclose(U._matrix(text.encode(), 3, "f.txt"), a, rtol=1e-7, atol=1e-300)
+    np.testing.assert_allclose(T.matrix(text.encode(), 3, "f.txt"), a, rtol=1e-7, atol=1e-300)
 
 
 @settings(max_examples=200, deadline=None)
@@ -306,13 +307,13 @@ def test_parser_reads_what_the_official_format_writes(values: list[list[float]],
 def test_parser_never_crashes(data: bytes) -> None:
     """Any bytes give either a finite (n, 2) array or a DataError, never another exception."""
     try:
-        a = U._matrix(data, 2, "f.txt")
+        a = T.matrix(data, 2, "f.txt")
     except DataError as e:
         assert str(e).startswith("f.txt: ")
     else:
         assert a.ndim == 2 and a.shape[1] == 2 and np.isfinite(a).all()
     try:
-        ids = U._ids(data, "y.txt", "labels")
+        ids = T.ids(data, "y.txt", "labels")
     except DataError:
         pass
     else:
