@@ -11,9 +11,9 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from p2pfed.evaluation.summary import comparison_rows, pct, summarize, verdict, write_summary
 from p2pfed.launch.local import LaunchSpec, LocalFederation
 from p2pfed.log import setup_logging
-from p2pfed.evaluation.report import comparison_rows, pct, summarize, verdict, write_summary
 
 console = Console(stderr=True)
 

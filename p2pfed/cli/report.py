@@ -7,9 +7,10 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from p2pfed.evaluation.report import write_report
 from p2pfed.evaluation.scoring import read_evaluation
+from p2pfed.evaluation.summary import pct
 from p2pfed.log import setup_logging
-from p2pfed.evaluation.report import pct, write_report
 
 console = Console(stderr=True)
 

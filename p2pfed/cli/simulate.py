@@ -9,8 +9,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from p2pfed.evaluation.summary import pct
 from p2pfed.log import setup_logging
-from p2pfed.evaluation.report import pct
 from p2pfed.sim.engine import Simulation
 from p2pfed.sim.spec import load_spec
 

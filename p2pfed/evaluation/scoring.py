@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from p2pfed.errors import DataError
+from p2pfed.node.metrics import json_safe
 from p2pfed.types import Split
 
 EVALUATION_FILE = "evaluation.json"
@@ -267,23 +268,12 @@ def _json_default(o: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
-def _finite(o: Any) -> Any:
-    """NaN and infinities as None, so the file is strict JSON."""
-    if isinstance(o, float) and not math.isfinite(o):
-        return None
-    if isinstance(o, dict):
-        return {k: _finite(v) for k, v in o.items()}
-    if isinstance(o, list | tuple):
-        return [_finite(v) for v in o]
-    return o
-
-
 def write_evaluation(run_dir: str | Path, evaluation: Mapping[str, Any]) -> Path:
     """Write `evaluation` to RUN_DIR/evaluation.json atomically (temp file, fsync, rename)."""
     d = Path(run_dir)
     if not d.is_dir():
         raise DataError(f"{d} is not a directory")
-    text = json.dumps(_finite(json.loads(json.dumps(evaluation, default=_json_default))), indent=1)
+    text = json.dumps(json_safe(json.loads(json.dumps(evaluation, default=_json_default))), indent=1)
     target = d / EVALUATION_FILE
     tmp = d / f".{EVALUATION_FILE}.{os.getpid()}.tmp"
     with tmp.open("w", encoding="utf-8") as f:
