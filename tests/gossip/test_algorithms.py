@@ -32,7 +32,7 @@ from p2pfed.gossip.algorithms import (
     mh_weight,
 )
 from p2pfed.gossip.algorithms import NodeCore
-from p2pfed.gossip.core import CoreConfig, Send, Train
+from p2pfed.gossip.core import CoreConfig, CoreSpec, Send, Train
 from p2pfed.types import TrainStats
 
 CFG = CoreConfig(
@@ -142,17 +142,12 @@ def build(
     return {
         i: make_core(
             algorithm,
-            node_id=i,
-            neighbours=nbrs[i],
-            members=fed.ids,
-            wire=fed.wire(i),
-            params=params[i],
-            weight=(weights or {}).get(i, 1.0),
-            cfg=cfg,
+            CoreSpec(i, tuple(nbrs[i]), (weights or {}).get(i, 1.0), cfg, tuple(fed.ids), options),
+            fed.wire(i),
+            params[i],
             rng=random.Random(k),
             counters=Counters(),
             age=(ages or {}).get(i, 0),
-            options=options,
         )
         for k, i in enumerate(fed.ids)
     }

@@ -12,7 +12,7 @@ import pytest
 from helpers import Federation, federation, forge, vector
 from p2pfed.wire.codec import Fields
 from p2pfed.gossip.algorithms import NodeCore
-from p2pfed.gossip.core import CoreConfig, Send, Train
+from p2pfed.gossip.core import CoreConfig, CoreSpec, Send, Train
 from p2pfed.types import TrainStats
 
 CFG = CoreConfig(period=1.0, jitter=0.2, merge="weighted", exchange_timeout=2.0, heartbeat_interval=0.5, peer_timeout=2.0, local_steps=0)
@@ -66,7 +66,7 @@ def ring(fed: Federation, params: dict[str, np.ndarray], weights: dict[str, floa
     ids = fed.ids
     n = len(ids)
     return {
-        i: NodeCore(i, [ids[(k - 1) % n], ids[(k + 1) % n]] if n > 2 else [ids[1 - k]], fed.wire(i), params[i], weights[i], cfg, random.Random(k))
+        i: NodeCore(CoreSpec(i, (ids[(k - 1) % n], ids[(k + 1) % n]) if n > 2 else (ids[1 - k],), weights[i], cfg), fed.wire(i), params[i], rng=random.Random(k))
         for k, i in enumerate(ids)
     }
 
@@ -147,7 +147,7 @@ def test_restarted_node_is_resynced_by_keyframe_and_never_taken_for_replay():
     wire = fed.wire("n1")
     wire.seq = SequenceCounter.resume(old.wire.seq.reserved, now=0.0)
     wire.replay = type(old.wire.replay)(old.wire.replay.size, old.wire.replay.marks())
-    cores["n1"] = NodeCore("n1", old.neighbours, wire, old.params, 1.0, CFG, random.Random(99))
+    cores["n1"] = NodeCore(CoreSpec("n1", old.neighbours, 1.0, CFG), wire, old.params, rng=random.Random(99))
     net.down.discard("n1")
     net.apply(cores["n1"], cores["n1"].start(net.now))
     ex = cores["n1"].counters.exchanges
@@ -195,7 +195,7 @@ def test_heartbeat_ack_zero_resyncs_before_any_delta_is_wasted():
 
 def test_hostile_input_never_raises_and_leaves_model_unchanged():
     fed = federation(3)
-    c = NodeCore("n1", ["n0", "n2"], fed.wire("n1"), vector(), 1.0, CFG)
+    c = NodeCore(CoreSpec("n1", ("n0", "n2"), 1.0, CFG), fed.wire("n1"), vector())
     before = c.params.copy()
     inputs = [
         [],
@@ -216,7 +216,7 @@ def test_hostile_input_never_raises_and_leaves_model_unchanged():
 
 def test_huge_delta_overflowing_to_inf_is_rejected():
     fed = federation(2)
-    c = NodeCore("n1", ["n0"], fed.wire("n1"), np.full(fed.manifest.size, 3e38, "<f4"), 1.0, CFG)
+    c = NodeCore(CoreSpec("n1", ("n0",), 1.0, CFG), fed.wire("n1"), np.full(fed.manifest.size, 3e38, "<f4"))
     first = forge(fed, seq=10, payload=np.full(fed.manifest.size, 3e38, "<f4"))
     c.on_message(1.0, first)  # keyframe accepted and merged
     before = c.params.copy()
@@ -229,7 +229,7 @@ def test_huge_delta_overflowing_to_inf_is_rejected():
 def test_weight_must_be_positive():
     fed = federation(2)
     with pytest.raises(ValueError, match="weight"):
-        NodeCore("n0", ["n1"], fed.wire("n0"), vector(), 0.0, CFG)
+        NodeCore(CoreSpec("n0", ("n1",), 0.0, CFG), fed.wire("n0"), vector())
 
 
 def test_concurrent_exchanges_conserve_the_weighted_sum():

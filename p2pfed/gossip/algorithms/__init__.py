@@ -15,7 +15,6 @@ Every core satisfies `ProtocolCore`, so the async driver and the simulator run a
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
 
 import numpy as np
 
@@ -30,17 +29,17 @@ from p2pfed.gossip.algorithms.dpsgd import (
 )
 from p2pfed.gossip.algorithms.epidemic import EpidemicCore
 from p2pfed.gossip.algorithms.local_only import LocalCore
-from p2pfed.gossip.algorithms.protocol import (
-    DEFAULT_OPTIONS,
-    AlgorithmOptions,
-    ProtocolCore,
-)
+from p2pfed.gossip.algorithms.base import BaseCore
+from p2pfed.gossip.algorithms.protocol import ProtocolCore
 from p2pfed.gossip.algorithms.push_sum import PushSumCore
 from p2pfed.gossip.algorithms.push_pull import NodeCore
-from p2pfed.gossip.core import CoreConfig, Envelope
+from p2pfed.gossip.core import DEFAULT_OPTIONS, AlgorithmOptions, CoreSpec, Envelope
 
 __all__ = [
     "ALGORITHMS",
+    "CORES",
+    "CoreSpec",
+    "DEFAULT_OPTIONS",
     "AgeGossipCore",
     "AlgorithmOptions",
     "DPSGDCore",
@@ -56,41 +55,36 @@ __all__ = [
     "mh_weight",
 ]
 
+#: The core class of each algorithm name.
+CORES: dict[str, type[BaseCore]] = {
+    "gossip": NodeCore,
+    "gossip-age": AgeGossipCore,
+    "dpsgd": DPSGDCore,
+    "push-sum": PushSumCore,
+    "epidemic": EpidemicCore,
+    "local": LocalCore,
+}
+
 #: Names accepted by `make_core`, the default first.
-ALGORITHMS = ("gossip", "gossip-age", "dpsgd", "push-sum", "epidemic", "local")
+ALGORITHMS = tuple(CORES)
 
 
 def make_core(
     algorithm: str,
-    *,
-    node_id: str,
-    neighbours: Sequence[str],
-    members: Sequence[str],
+    spec: CoreSpec,
     wire: Envelope,
     params: np.ndarray,
-    weight: float,
-    cfg: CoreConfig,
-    rng: random.Random,
-    counters: Counters,
+    *,
+    rng: random.Random | None = None,
+    counters: Counters | None = None,
     age: int = 0,
-    options: AlgorithmOptions = DEFAULT_OPTIONS,
 ) -> ProtocolCore:
-    """Build the node core of `algorithm` (one of ALGORITHMS); raises ConfigError for an unknown name.
+    """The node core of `algorithm` (one of ALGORITHMS) for `spec`; ConfigError for an unknown name.
 
-    `members` is the whole roster (used by `epidemic`, which talks to any member; the node's own
-    id may be included).  `weight` is the training-set size (used with `cfg.merge = "weighted"`
-    by `gossip` and `push-sum`).  `options` holds the per-algorithm knobs (see AlgorithmOptions).
+    The core seals with `wire` and starts from the model `params`; `counters` and `age` continue
+    a restarted node's, `rng` drives its random choices.
     """
-    if algorithm == "gossip":
-        return NodeCore(node_id, neighbours, wire, params, weight, cfg, rng, counters, age)
-    if algorithm == "gossip-age":
-        return AgeGossipCore(node_id, neighbours, wire, params, weight, cfg, rng, counters, age)
-    if algorithm == "dpsgd":
-        return DPSGDCore(node_id, neighbours, wire, params, weight, cfg, rng, counters, age, options)
-    if algorithm == "push-sum":
-        return PushSumCore(node_id, neighbours, wire, params, weight, cfg, rng, counters, age)
-    if algorithm == "epidemic":
-        return EpidemicCore(node_id, neighbours, members, wire, params, weight, cfg, rng, counters, age, options)
-    if algorithm == "local":
-        return LocalCore(node_id, neighbours, wire, params, weight, cfg, rng, counters, age)
-    raise ConfigError(f"unknown algorithm {algorithm!r}; choose one of: {', '.join(ALGORITHMS)}")
+    cls = CORES.get(algorithm)
+    if cls is None:
+        raise ConfigError(f"unknown algorithm {algorithm!r}; choose one of: {', '.join(ALGORITHMS)}")
+    return cls(spec, wire, params, rng=rng, counters=counters, age=age)  # type: ignore[return-value]

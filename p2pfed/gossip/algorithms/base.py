@@ -26,7 +26,7 @@ from p2pfed.gossip.liveness import Liveness
 from p2pfed.wire.codec import Fields, Kind
 from p2pfed.errors import Reason, Rejected
 from p2pfed.gossip.counters import Counters
-from p2pfed.gossip.core import WRONG_ALGORITHM, Action, CoreConfig, Envelope, Send, Train
+from p2pfed.gossip.core import WRONG_ALGORITHM, Action, CoreSpec, Envelope, Send, Train
 from p2pfed.types import PARAM_DTYPE, TrainStats
 from p2pfed.wire.envelope import Message
 
@@ -57,24 +57,29 @@ class BaseCore:
 
     def __init__(
         self,
-        node_id: str,
-        neighbours: Sequence[str],
+        spec: CoreSpec,
         wire: Envelope,
-        weight: float,
-        cfg: CoreConfig,
-        rng: random.Random | None,
-        counters: Counters | None,
-        age: int,
+        params: np.ndarray,
+        *,
+        rng: random.Random | None = None,
+        counters: Counters | None = None,
+        age: int = 0,
     ) -> None:
+        """A core for `spec` that seals with `wire`, starting from the model `params` (every algorithm alike).
+
+        `counters` and `age` continue a restarted node's; `rng` drives its random choices.
+        """
+        node_id, neighbours, cfg = spec.node_id, spec.neighbours, spec.cfg
         if node_id in neighbours:
             raise ValueError("a node cannot be its own neighbour")
         if len(set(neighbours)) != len(neighbours):
             raise ValueError(f"duplicate neighbours in {list(neighbours)}")
+        self.spec = spec
         self.node_id = node_id
-        self.neighbours = tuple(neighbours)
+        self.neighbours = neighbours
         self._neighbour_set = frozenset(self.neighbours)
         self.wire = wire
-        self.weight = float(weight) if cfg.merge == "weighted" else 1.0
+        self.weight = float(spec.weight) if cfg.merge == "weighted" else 1.0
         if not (math.isfinite(self.weight) and self.weight > 0):
             raise ValueError("a node's merge weight must be positive (does it hold any training data?)")
         self.cfg = cfg
@@ -85,6 +90,11 @@ class BaseCore:
         self._peers: dict[str, Peer] = {p: self._new_peer() for p in self.neighbours}
         self.training = False
         self._next_period = float("inf")
+        self._init_model(params)
+
+    def _init_model(self, params: np.ndarray) -> None:
+        """Take the starting model (a subclass keeps it as its state)."""
+        raise NotImplementedError
 
     # --- driver entry points (shared part) --------------------------------------------------------
 
@@ -231,19 +241,7 @@ class BaseCore:
 class ModelCore(BaseCore):
     """A core whose state is one float32 model `params` (never mutated in place), sent as deltas."""
 
-    def __init__(
-        self,
-        node_id: str,
-        neighbours: Sequence[str],
-        wire: Envelope,
-        params: np.ndarray,
-        weight: float,
-        cfg: CoreConfig,
-        rng: random.Random | None = None,
-        counters: Counters | None = None,
-        age: int = 0,
-    ) -> None:
-        super().__init__(node_id, neighbours, wire, weight, cfg, rng, counters, age)
+    def _init_model(self, params: np.ndarray) -> None:
         self.params = np.ascontiguousarray(params, dtype=PARAM_DTYPE)
 
     def model(self) -> np.ndarray:

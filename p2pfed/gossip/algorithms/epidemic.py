@@ -15,15 +15,11 @@ Heartbeats still flow to topology neighbours only, for liveness metrics and acks
 
 from __future__ import annotations
 
-import random
-from collections.abc import Sequence
 
 import numpy as np
 
-from p2pfed.gossip.counters import Counters
-from p2pfed.gossip.algorithms.protocol import DEFAULT_OPTIONS, AlgorithmOptions
 from p2pfed.gossip.algorithms.rounds import RoundCore
-from p2pfed.gossip.core import Action, CoreConfig, Envelope
+from p2pfed.gossip.core import Action
 from p2pfed.types import PARAM_DTYPE
 
 
@@ -32,23 +28,10 @@ class EpidemicCore(RoundCore):
 
     algorithm = "epidemic"
 
-    def __init__(
-        self,
-        node_id: str,
-        neighbours: Sequence[str],
-        members: Sequence[str],
-        wire: Envelope,
-        params: np.ndarray,
-        weight: float,
-        cfg: CoreConfig,
-        rng: random.Random | None = None,
-        counters: Counters | None = None,
-        age: int = 0,
-        options: AlgorithmOptions = DEFAULT_OPTIONS,
-    ) -> None:
-        super().__init__(node_id, neighbours, wire, params, weight, cfg, rng, counters, age, options)
-        self.members = tuple(dict.fromkeys(m for m in members if m != node_id))
-        self.s = min(options.epidemic_s, len(self.members))
+    def _init_model(self, params: np.ndarray) -> None:
+        super()._init_model(params)
+        self.members = tuple(dict.fromkeys(m for m in self.spec.members if m != self.node_id))
+        self.s = min(self.options.epidemic_s, len(self.members))
 
     def _send_round(self, now: float) -> list[Action]:
         if not self.members:

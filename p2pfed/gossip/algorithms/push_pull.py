@@ -16,17 +16,14 @@ Protocol (design.md section 4):
 from __future__ import annotations
 
 import logging
-import random
-from collections.abc import Sequence
 
 import numpy as np
 
 from p2pfed.gossip import averaging
 from p2pfed.wire.codec import Fields, Kind
 from p2pfed.errors import Reason
-from p2pfed.gossip.counters import Counters
 from p2pfed.gossip.algorithms.base import ModelCore, Peer
-from p2pfed.gossip.core import Action, CoreConfig, Envelope, Send
+from p2pfed.gossip.core import Action, Send
 from p2pfed.wire.envelope import Message
 
 log = logging.getLogger(__name__)
@@ -37,19 +34,8 @@ class NodeCore(ModelCore):
 
     algorithm = "gossip"
 
-    def __init__(
-        self,
-        node_id: str,
-        neighbours: Sequence[str],
-        wire: Envelope,
-        params: np.ndarray,
-        weight: float,
-        cfg: CoreConfig = CoreConfig(),
-        rng: random.Random | None = None,
-        counters: Counters | None = None,
-        age: int = 0,
-    ) -> None:
-        super().__init__(node_id, neighbours, wire, params, weight, cfg, rng, counters, age)
+    def _init_model(self, params: np.ndarray) -> None:
+        super()._init_model(params)
         # push seq -> (peer, sent at, the model as the peer will rebuild it)
         self._pending: dict[int, tuple[str, float, np.ndarray]] = {}
 

@@ -39,7 +39,6 @@ breaks the invariant; a sender whose sums went backwards (it lost its state) is 
 from __future__ import annotations
 
 import logging
-import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -48,9 +47,8 @@ import numpy as np
 from p2pfed.gossip import averaging
 from p2pfed.wire.codec import Fields, Kind
 from p2pfed.errors import Reason
-from p2pfed.gossip.counters import Counters
 from p2pfed.gossip.algorithms.base import MASS_RESET, STALE_MESSAGE, BaseCore, Peer
-from p2pfed.gossip.core import Action, CoreConfig, Envelope
+from p2pfed.gossip.core import Action
 from p2pfed.types import PARAM_DTYPE, TrainStats
 from p2pfed.wire.envelope import Message
 
@@ -102,19 +100,7 @@ class PushSumCore(BaseCore):
 
     algorithm = "push-sum"
 
-    def __init__(
-        self,
-        node_id: str,
-        neighbours: Sequence[str],
-        wire: Envelope,
-        params: np.ndarray,
-        weight: float,
-        cfg: CoreConfig,
-        rng: random.Random | None = None,
-        counters: Counters | None = None,
-        age: int = 0,
-    ) -> None:
-        super().__init__(node_id, neighbours, wire, weight, cfg, rng, counters, age)
+    def _init_model(self, params: np.ndarray) -> None:
         x = np.asarray(params, dtype=np.float64)
         if not np.isfinite(x).all():
             raise ValueError("the initial model has NaN/Inf parameters")

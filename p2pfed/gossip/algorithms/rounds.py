@@ -19,15 +19,11 @@ from __future__ import annotations
 
 import logging
 import math
-import random
-from collections.abc import Sequence
 
 import numpy as np
 
-from p2pfed.gossip.counters import Counters
 from p2pfed.gossip.algorithms.base import FUTURE_ROUND, STALE_ROUND, ModelCore, Peer
-from p2pfed.gossip.algorithms.protocol import DEFAULT_OPTIONS, AlgorithmOptions
-from p2pfed.gossip.core import Action, CoreConfig, Envelope, Train
+from p2pfed.gossip.core import Action, Train
 from p2pfed.wire.envelope import Message
 
 log = logging.getLogger(__name__)
@@ -36,23 +32,11 @@ log = logging.getLogger(__name__)
 class RoundCore(ModelCore):
     """Round clock, per-round inbox and the train -> send -> average cycle; subclasses pick targets and weights."""
 
-    def __init__(
-        self,
-        node_id: str,
-        neighbours: Sequence[str],
-        wire: Envelope,
-        params: np.ndarray,
-        weight: float,
-        cfg: CoreConfig,
-        rng: random.Random | None = None,
-        counters: Counters | None = None,
-        age: int = 0,
-        options: AlgorithmOptions = DEFAULT_OPTIONS,
-    ) -> None:
-        super().__init__(node_id, neighbours, wire, params, weight, cfg, rng, counters, age)
-        if not (math.isfinite(cfg.period) and cfg.period > 0):
+    def _init_model(self, params: np.ndarray) -> None:
+        super()._init_model(params)
+        if not (math.isfinite(self.cfg.period) and self.cfg.period > 0):
             raise ValueError("the round period must be positive")
-        self.options = options
+        self.options = self.spec.options
         self.round = 0  # the round being collected (or about to start)
         self._active = False  # round `self.round` has started and its deadline has not passed
         self._train_round = -1  # the round the outstanding Train action belongs to
