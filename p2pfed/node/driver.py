@@ -13,34 +13,27 @@ import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
-from p2pfed.node.metrics import MetricsLog
-from p2pfed.gossip.algorithms import NodeCore
+from p2pfed.gossip.algorithms import ProtocolCore
 from p2pfed.gossip.core import Action, Send, Train
-from p2pfed.transport.base import Transport
 from p2pfed.learning.base import Learner
+from p2pfed.node.lifecycle import NodeLifecycle
+from p2pfed.node.metrics import MetricsLog
+from p2pfed.transport.base import Transport
 from p2pfed.types import Split
 
 log = logging.getLogger(__name__)
 
 
-class Checkpoint(Protocol):
-    """Persists a core's state; `due` says when (periodically, or now if sequence numbers need it)."""
-
-    def due(self, now: float) -> bool: ...
-
-    def save(self, core: NodeCore) -> None: ...
-
-
 class NodeDriver:
-    """Runs one `NodeCore` on a `Transport` in real time until stopped."""
+    """Runs one node core on a `Transport` in real time until stopped; its lifecycle checkpoints it."""
 
     def __init__(
         self,
-        core: NodeCore,
+        core: ProtocolCore,
         transport: Transport,
         learner: Learner,
         *,
@@ -48,7 +41,7 @@ class NodeDriver:
         heldout: Split | None = None,
         metrics: MetricsLog | None = None,
         metrics_interval: float = 2.0,
-        checkpoint: Checkpoint | None = None,
+        lifecycle: NodeLifecycle | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.core = core
@@ -58,7 +51,7 @@ class NodeDriver:
         self.heldout = heldout
         self.metrics = metrics
         self.metrics_interval = metrics_interval
-        self.checkpoint = checkpoint
+        self.lifecycle = lifecycle
         self.clock = clock
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"learner-{core.node_id}")
         self._wake = asyncio.Event()
@@ -75,7 +68,7 @@ class NodeDriver:
             asyncio.create_task(self._timer_loop(), name="timer"),
             asyncio.create_task(self._every(self.metrics_interval, self._write_metrics), name="metrics"),
         ]
-        if self.checkpoint is not None:
+        if self.lifecycle is not None:
             loops.append(asyncio.create_task(self._checkpoint_loop(), name="checkpoint"))
         stopper = asyncio.create_task(stop.wait())
         try:
@@ -93,8 +86,8 @@ class NodeDriver:
                 await self._write_metrics(final=True)
             except Exception:
                 log.exception("final metrics failed")
-            if self.checkpoint is not None:
-                self.checkpoint.save(self.core)
+            if self.lifecycle is not None:
+                self.lifecycle.leave(self.clock())  # graceful: the final checkpoint
             if self.metrics is not None:
                 self.metrics.close()
             await self.transport.close()
@@ -129,11 +122,12 @@ class NodeDriver:
             await fn()
 
     async def _checkpoint_loop(self) -> None:
-        assert self.checkpoint is not None
+        assert self.lifecycle is not None
         while True:
             await asyncio.sleep(0.2)
-            if self.checkpoint.due(self.clock()):
-                self.checkpoint.save(self.core)
+            now = self.clock()
+            if self.lifecycle.due(now):
+                self.lifecycle.checkpoint(now)
 
     # --- actions ------------------------------------------------------------------------------
 

@@ -5,30 +5,28 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import random
 import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from p2pfed.gossip import topology
-from p2pfed.learning.batches import node_seed
 from p2pfed.config import NodeConfig, Roster, load_roster
-from p2pfed.wire.crypto import Identity, Keyring, read_key_file
 from p2pfed.data import load_heldout, load_local
 from p2pfed.errors import ConfigError
-from p2pfed.learning.factory import make_learner
-from p2pfed.gossip.counters import Counters
-from p2pfed.node.metrics import MetricsLog
-from p2pfed.gossip.algorithms import NodeCore
-from p2pfed.gossip.core import CoreConfig
-from p2pfed.node.driver import NodeDriver
-from p2pfed.wire.sequence import ReplayGuard, SequenceCounter
-from p2pfed.node.state import NodeState, load_state, save_state
-from p2pfed.transport.base import Transport
+from p2pfed.gossip import topology
+from p2pfed.gossip.algorithms import ProtocolCore
+from p2pfed.gossip.core import CoreConfig, CoreSpec
 from p2pfed.learning.base import Learner
+from p2pfed.learning.batches import node_seed
+from p2pfed.learning.factory import make_learner
+from p2pfed.node.driver import NodeDriver
+from p2pfed.node.lifecycle import LearnerTraining, NodeLifecycle, NodeSetup
+from p2pfed.node.metrics import MetricsLog
+from p2pfed.node.state import DiskStore
+from p2pfed.transport.base import Transport
 from p2pfed.types import LocalData
+from p2pfed.wire.crypto import Identity, Keyring, read_key_file
 from p2pfed.wire.envelope import Wire
 
 log = logging.getLogger(__name__)
@@ -48,42 +46,6 @@ def resolve_neighbours(cfg: NodeConfig, roster: Roster) -> tuple[str, ...]:
     return topology.neighbours(graph, cfg.node.id)
 
 
-class StateCheckpoint:
-    """Writes the node's state atomically every `interval` s, and at once when seqs need it."""
-
-    def __init__(
-        self, cfg: NodeConfig, wire: Wire, learner: Learner, started: int, clock: Callable[[], float] = time.time
-    ) -> None:
-        self.dir = cfg.node.state_dir
-        self.clock = clock
-        self.interval = cfg.runtime.checkpoint_interval
-        self.wire = wire
-        self.learner = learner
-        self.started = started
-        self.last = float("-inf")
-
-    def due(self, now: float) -> bool:
-        return self.wire.seq.needs_persist or now - self.last >= self.interval
-
-    def save(self, core: NodeCore) -> None:
-        state = NodeState(
-            node_id=core.node_id,
-            schema=self.wire.schema,
-            params=core.params,
-            age=core.age,
-            seq_reserved=self.wire.seq.reserved,
-            replay_marks=self.wire.replay.marks(),
-            counters=core.counters.as_dict(),
-            optimizer=self.learner.state_arrays(),
-            samples_drawn=self.learner.samples_drawn,
-            saved_at=self.clock(),
-            started=self.started,
-        )
-        save_state(self.dir, state)
-        self.wire.seq.persisted()
-        self.last = state.saved_at
-
-
 @dataclass
 class Node:
     """A fully assembled node, ready to `run`."""
@@ -94,9 +56,9 @@ class Node:
     data: LocalData
     learner: Learner
     wire: Wire
-    core: NodeCore
+    core: ProtocolCore
     driver: NodeDriver
-    checkpoint: StateCheckpoint
+    lifecycle: NodeLifecycle
     resumed: bool
 
 
@@ -126,30 +88,24 @@ def assemble(
     m = cfg.model
     learner = make_learner(m, data, seed=node_seed(node_id, m.train_seed), threads=cfg.node.threads)
     manifest = learner.manifest
-
-    state = load_state(cfg.node.state_dir, node_id, manifest.schema)
-    resumed = state is not None
-    if state is None:
-        state = NodeState(node_id=node_id, schema=manifest.schema, params=learner.initial_params())
-    else:
-        learner.load_state_arrays(state.optimizer)
-        learner.samples_drawn = state.samples_drawn
-    seq = SequenceCounter.resume(state.seq_reserved or None, clock())
-    replay = ReplayGuard(cfg.wire.replay_window, state.replay_marks)
     keyring = Keyring(identity, {m.id: m.public_key_bytes for m in roster.members})
-    wire = Wire(node_id, keyring, manifest, seq, replay, cfg.wire)
-    counters = Counters.from_dict(state.counters)
-    core = NodeCore(
-        node_id,
-        neighbours,
-        wire,
-        state.params,
-        weight=len(data.train),
-        cfg=CoreConfig.from_node_config(cfg),
-        rng=random.Random(node_seed(node_id, state.started)),
-        counters=counters,
-        age=state.age,
+    spec = CoreSpec(node_id, neighbours, float(len(data.train)), CoreConfig.from_node_config(cfg), roster.ids)
+    setup = NodeSetup(
+        spec,
+        manifest.schema,
+        replay_window=cfg.wire.replay_window,
+        checkpoint_interval=cfg.runtime.checkpoint_interval,
     )
+    lifecycle = NodeLifecycle(
+        setup,
+        DiskStore(cfg.node.state_dir, node_id, manifest.schema),
+        LearnerTraining(learner),
+        lambda seq, replay: Wire(node_id, keyring, manifest, seq, replay, cfg.wire),
+        learner.initial_params,
+    )
+    core = lifecycle.boot(clock())  # saves the new sequence reservation before anything is sent
+    wire = lifecycle.wire
+    assert isinstance(wire, Wire)
     addresses = {m.id: m.address for m in roster.members if m.id != node_id}
     listen = cfg.node.listen or me.address
     max_msg = 4 * (wire.max_body + wire.max_head + 64)
@@ -161,8 +117,6 @@ def assemble(
         transport: Transport = zt
     else:
         transport = transport_factory(listen, addresses, max_msg)
-    checkpoint = StateCheckpoint(cfg, wire, learner, started=state.started + 1, clock=clock)
-    checkpoint.save(core)  # persist the new sequence reservation before sending anything
     metrics_file = cfg.runtime.metrics_file or str(Path(cfg.node.state_dir) / "metrics.jsonl")
     driver = NodeDriver(
         core,
@@ -172,13 +126,13 @@ def assemble(
         heldout=heldout,
         metrics=MetricsLog(metrics_file),
         metrics_interval=cfg.runtime.metrics_interval,
-        checkpoint=checkpoint,
+        lifecycle=lifecycle,
         clock=clock,
     )
     log.info(
         "%s: %s, listening on %s, neighbours %s, %d train / %d test rows, model %s (%d params)",
         node_id,
-        f"resumed (start #{state.started + 1}, {state.age} local steps)" if resumed else "fresh start",
+        f"resumed (start #{lifecycle.started}, {core.age} local steps)" if lifecycle.resumed else "fresh start",
         listen,
         ", ".join(neighbours),
         len(data.train),
@@ -186,7 +140,7 @@ def assemble(
         manifest.arch,
         manifest.size,
     )
-    return Node(cfg, identity, roster, data, learner, wire, core, driver, checkpoint, resumed)
+    return Node(cfg, identity, roster, data, learner, wire, core, driver, lifecycle, lifecycle.resumed)
 
 
 async def _watch_parent(parent_pid: int, stop: asyncio.Event) -> None:

@@ -1,7 +1,8 @@
-"""Node state on disk, written atomically (temp file + fsync + rename) so kill -9 loses nothing.
+"""A node's saved state and where it is kept: a folder on disk (deployed nodes) or memory (the simulator).
 
-The state is one `.npz` of plain float32 arrays plus a JSON document stored as bytes; it is read
-with `allow_pickle=False`, so a tampered state file cannot execute code either.
+On disk the state is one `.npz` of plain float32 arrays plus a JSON document stored as bytes,
+written atomically (temp file + fsync + rename) so kill -9 loses nothing, and read with
+`allow_pickle=False`, so a tampered state file cannot execute code either.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -117,3 +118,41 @@ def load_state(state_dir: str | Path, node_id: str, schema: str) -> NodeState | 
         saved_at=float(meta.get("saved_at", 0.0)),
         started=int(meta.get("started", 0)),
     )
+
+
+class StateStore(Protocol):
+    """Where a node's state is kept between its incarnations (`p2pfed.node.lifecycle`)."""
+
+    def load(self) -> NodeState | None:
+        """The last saved state, None if there is none."""
+        ...
+
+    def save(self, state: NodeState) -> None: ...
+
+
+class DiskStore:
+    """`<state_dir>/state.npz`, replaced atomically on every save (a deployed node)."""
+
+    def __init__(self, state_dir: str | Path, node_id: str, schema: str) -> None:
+        self.dir = Path(state_dir)
+        self.node_id = node_id
+        self.schema = schema
+
+    def load(self) -> NodeState | None:
+        return load_state(self.dir, self.node_id, self.schema)
+
+    def save(self, state: NodeState) -> None:
+        save_state(self.dir, state)
+
+
+class MemoryStore:
+    """The last saved state, kept in memory (a simulated node: what survives its crash)."""
+
+    def __init__(self) -> None:
+        self.state: NodeState | None = None
+
+    def load(self) -> NodeState | None:
+        return self.state
+
+    def save(self, state: NodeState) -> None:
+        self.state = state

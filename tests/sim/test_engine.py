@@ -168,8 +168,8 @@ def test_fast_mode_gives_exactly_the_metrics_of_real_crypto(base: Run, tmp_path:
     """
     fast = simulate(tmp_path, *BASE, "sim.fast=true", duration=BASE_DURATION)
     assert fast.summary["fast"] is True and base.summary["fast"] is False
-    assert type(fast.sim.nodes[0].wire).__name__ == "PlainWire"
-    assert type(base.sim.nodes[0].wire).__name__ == "Wire"
+    assert type(fast.sim.nodes[0].life.wire).__name__ == "PlainWire"
+    assert type(base.sim.nodes[0].life.wire).__name__ == "Wire"
     assert fast.metrics_bytes == base.metrics_bytes
     assert fast.summary["messages"] == base.summary["messages"]
     assert fast.summary["events"] == base.summary["events"]
@@ -286,12 +286,12 @@ class Recording(Simulation):
     def _down(self, node: Any, crash: bool) -> None:
         age = node.core.age
         super()._down(node, crash)
-        kept = node.ckpt.age
+        kept = node.store.state.age
         self.downs.append({"t": self.now, "node": node.id, "crash": crash, "age": age, "kept_age": kept})
 
     def _boot(self, node: Any) -> None:
         super()._boot(node)
-        self.boots.append({"t": self.now, "node": node.id, "age": node.core.age, "started": node.started})
+        self.boots.append({"t": self.now, "node": node.id, "age": node.core.age, "started": node.life.started})
 
 
 @pytest.fixture(scope="module")
@@ -487,7 +487,7 @@ def partitioned(tmp_path_factory: pytest.TempPathFactory) -> Run:
 def test_a_partition_cuts_messages_and_splits_consensus(partitioned: Run, base: Run) -> None:
     run = partitioned
     assert run.summary["messages"]["partitioned"] > 0
-    assert len(run.sim._partitions) == 1 and len(run.sim._partitions[0][2]) == 4
+    assert len(run.sim.network.partitions) == 1 and len(run.sim.network.partitions[0][2]) == 4
     during = [t for t in run.series("t") if 5.0 < t <= 10.0]
     assert len(during) == 2
     for t in during:
@@ -562,7 +562,7 @@ def test_a_watch_federation_trains_fewer_steps_than_a_laptop_one(tmp_path: Path)
     laptop = simulate(tmp_path / "laptop", *common, "devices.mix={laptop=1.0}", duration=6.0)
     assert {n.profile.name for n in watch.sim.nodes} == {"watch"}
     assert {n.profile.name for n in laptop.sim.nodes} == {"laptop"}
-    watch_round, laptop_round = (r.sim._train_seconds(r.sim.nodes[0], r.sim.spec.model.local_steps) for r in (watch, laptop))
+    watch_round, laptop_round = (r.sim.train_seconds(r.sim.nodes[0], r.sim.spec.model.local_steps) for r in (watch, laptop))
     assert watch_round > watch.sim.spec.gossip.period > 10 * laptop_round
     w, lp = watch.records[-1]["age_mean"], laptop.records[-1]["age_mean"]
     assert 0 < w < 0.8 * lp
