@@ -92,11 +92,8 @@ class NodeLifecycle:
         make_wire: WireFactory,
         initial_params: Callable[[], np.ndarray],
     ) -> None:
-        self.setup = setup
-        self.store = store
-        self.training = training
-        self.make_wire = make_wire
-        self.initial_params = initial_params
+        self.setup, self.store, self.training = setup, store, training
+        self.make_wire, self.initial_params = make_wire, initial_params
         self.core: ProtocolCore | None = None
         self.wire: Envelope | None = None
         self.started = 0  # incarnations so far (this one included), as saved in the state

@@ -32,8 +32,7 @@ import heapq
 import logging
 import math
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,20 +46,19 @@ from p2pfed.gossip.core import CoreConfig, CoreSpec, Send, Train
 from p2pfed.learning.batches import node_seed
 from p2pfed.learning.cost import macs_per_sample
 from p2pfed.learning.factory import make_learner
-from p2pfed.learning.personal import HEAD_STATE_KEY
 from p2pfed.node.lifecycle import NodeLifecycle, NodeSetup
 from p2pfed.node.metrics import MetricsLog
-from p2pfed.node.state import MemoryStore
 from p2pfed.sim import measure
 from p2pfed.sim.churn import Event as ChurnEvent
 from p2pfed.sim.churn import schedule as churn_schedule
-from p2pfed.sim.devices import DeviceProfile, assign
+from p2pfed.sim.devices import assign
 from p2pfed.sim.fedavg import run_fedavg
 from p2pfed.sim.network import Network
+from p2pfed.sim.nodes import SimNode, SimTraining, node_ids
 from p2pfed.sim.progress import VirtualProgress
 from p2pfed.sim.spec import SimSpec, spec_to_toml
 from p2pfed.sim.trainer import Trainer, make_trainer
-from p2pfed.types import LocalData, Split
+from p2pfed.types import Split
 from p2pfed.wire.crypto import Identity, Keyring, verify_keys
 from p2pfed.wire.envelope import PlainWire, Wire
 from p2pfed.wire.sequence import ReplayGuard, SequenceCounter
@@ -72,59 +70,6 @@ log = logging.getLogger(__name__)
 _MSG, _TIMER, _TRAINED, _CHURN, _CKPT, _SAMPLE = range(6)
 
 
-@dataclass(eq=False)
-class SimNode:
-    """One simulated node: its data, learner, device, lifecycle, and what the engine tracks of it."""
-
-    idx: int
-    id: str
-    data: LocalData
-    learner: Any  # a p2pfed.learning.base.Learner
-    neighbours: tuple[str, ...]
-    profile: DeviceProfile
-    slow: float
-    group: str
-    store: MemoryStore = field(default_factory=MemoryStore)  # what survives a crash
-    life: NodeLifecycle | None = None
-    core: Any = None  # the running core (life.core), cached for the event loop
-    online: bool = False
-    timer_at: float = math.inf
-    train_token: int = 0
-    sent_msgs: int = 0
-    sent_bytes: int = 0
-    last_merge: float = 0.0
-    exchanges_seen: int = 0
-    model: np.ndarray | None = None  # fedavg: the model the server last gave this node
-    age: int = 0  # fedavg: local steps behind `model`
-    rej_base: int = 0  # the core's rejection count when it booted
-    drawn: int = 0  # batch-stream position after the trainings completed so far (what a checkpoint keeps)
-
-
-class SimTraining:
-    """A simulated node's `TrainingState`: its batch position as of the trainings completed in virtual
-    time, and its personal head (personalize = "head").
-
-    The trainer may run ahead of virtual time (it trains in batches, or in a second process), so
-    the position comes from completed trainings, not from the learner; for the same reason the
-    optimiser's momentum buffer is not checkpointed in a simulation (a deployed node saves it).
-    """
-
-    def __init__(self, node: SimNode, trainer: Trainer) -> None:
-        self.node = node
-        self.trainer = trainer
-
-    def save(self) -> tuple[dict[str, np.ndarray], int]:
-        learner = self.node.learner
-        arrays = {HEAD_STATE_KEY: learner.local_state()} if hasattr(learner, "local_state") else {}
-        return arrays, self.node.drawn
-
-    def restore(self, arrays: Mapping[str, np.ndarray], samples_drawn: int) -> None:
-        self.node.drawn = samples_drawn
-        self.trainer.restore(self.node.idx, samples_drawn)
-        if HEAD_STATE_KEY in arrays:
-            self.node.learner.load_local_state(arrays[HEAD_STATE_KEY])
-
-
 @dataclass
 class _Job:
     key: int  # the trainer's job key
@@ -132,22 +77,13 @@ class _Job:
     params: np.ndarray
 
 
-@dataclass
 class Totals:
     """Event counts of a run (the network counts its own losses)."""
 
-    delivered: int = 0
-    to_offline: int = 0
-    events: int = 0
-    trainings: int = 0
-    churn_events: int = 0
-    crashes: int = 0
-
-
-def node_ids(n: int) -> list[str]:
-    """`n000`, `n001`, ... zero-padded so ids sort in index order."""
-    width = max(3, len(str(n - 1)))
-    return [f"n{i:0{width}d}" for i in range(n)]
+    def __init__(self) -> None:
+        self.delivered = self.to_offline = 0  # messages that reached their node / arrived while it was down
+        self.events = self.trainings = 0  # events processed, local trainings completed
+        self.churn_events = self.crashes = 0  # churn transitions, crashes among them
 
 
 def _seed_bytes(seed: int, *parts: str) -> bytes:

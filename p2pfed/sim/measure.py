@@ -15,7 +15,8 @@ from p2pfed.sim.trainer import WorkerTrainer
 from p2pfed.types import PARAM_DTYPE
 
 if TYPE_CHECKING:
-    from p2pfed.sim.engine import Simulation, SimNode
+    from p2pfed.sim.engine import Simulation
+    from p2pfed.sim.nodes import SimNode
 
 
 def model_of(sim: Simulation, node: SimNode) -> np.ndarray:

@@ -17,16 +17,7 @@ from typing import Any
 
 import tomli_w
 
-from p2pfed.config import (
-    DataConfig,
-    GossipConfig,
-    LivenessConfig,
-    ModelConfig,
-    check,
-    read_toml,
-    apply_override,
-    build,
-)
+from p2pfed.config import LearningSections, apply_override, build, check, read_toml
 from p2pfed.errors import ConfigError
 from p2pfed.learning.factory import numpy_backend
 from p2pfed.gossip.algorithms import ALGORITHMS, AlgorithmOptions
@@ -125,8 +116,11 @@ class DeviceSection:
 
 
 @dataclass(frozen=True)
-class SimSpec:
-    """A whole simulation; `base_dir` is where relative paths in it are resolved."""
+class SimSpec(LearningSections):
+    """A whole simulation: the node's own sections (`LearningSections`) plus what only a simulation has.
+
+    `base_dir` is where relative paths in it are resolved.
+    """
 
     sim: SimSection = field(default_factory=SimSection)
     topology: TopologySection = field(default_factory=TopologySection)
@@ -134,19 +128,10 @@ class SimSpec:
     devices: DeviceSection = field(default_factory=DeviceSection)
     churn: ChurnConfig = field(default_factory=ChurnConfig)
     algorithm: AlgorithmOptions = field(default_factory=AlgorithmOptions)
-    model: ModelConfig = field(default_factory=ModelConfig)
-    data: DataConfig = field(default_factory=DataConfig)
-    gossip: GossipConfig = field(default_factory=GossipConfig)
-    liveness: LivenessConfig = field(default_factory=LivenessConfig)
     base_dir: str = "."
 
     def __post_init__(self) -> None:
-        check(self.model.local_steps >= 0, "model.local_steps must be >= 0")
-        check(self.gossip.period > 0, "gossip.period must be > 0")
-        check(
-            self.liveness.peer_timeout > self.liveness.heartbeat_interval,
-            "liveness.peer_timeout must be longer than liveness.heartbeat_interval",
-        )
+        super().__post_init__()
         numpy_backend(self.model, self.sim.learner, "sim.learner")
 
 
@@ -169,6 +154,8 @@ def spec_to_toml(spec: SimSpec) -> str:
     """The resolved spec as TOML (paths made absolute), written into every run directory."""
     d = dataclasses.asdict(spec)
     d.pop("base_dir")
+    shared = [f.name for f in dataclasses.fields(LearningSections)]
+    d = {**{k: v for k, v in d.items() if k not in shared}, **{k: d[k] for k in shared}}  # simulation sections first
     base = Path(spec.base_dir)
     for section, key in (("data", "path"), ("data", "eval_path"), ("churn", "trace")):
         v = d.get(section, {}).get(key)

@@ -14,12 +14,11 @@ Every core satisfies `ProtocolCore`, so the async driver and the simulator run a
 
 from __future__ import annotations
 
-import random
+from typing import Any
 
 import numpy as np
 
 from p2pfed.errors import ConfigError
-from p2pfed.gossip.counters import Counters
 from p2pfed.gossip.algorithms.age_gossip import AgeGossipCore, age_merge
 from p2pfed.gossip.algorithms.dpsgd import (
     DPSGDCore,
@@ -69,22 +68,13 @@ CORES: dict[str, type[BaseCore]] = {
 ALGORITHMS = tuple(CORES)
 
 
-def make_core(
-    algorithm: str,
-    spec: CoreSpec,
-    wire: Envelope,
-    params: np.ndarray,
-    *,
-    rng: random.Random | None = None,
-    counters: Counters | None = None,
-    age: int = 0,
-) -> ProtocolCore:
+def make_core(algorithm: str, spec: CoreSpec, wire: Envelope, params: np.ndarray, **restart: Any) -> ProtocolCore:
     """The node core of `algorithm` (one of ALGORITHMS) for `spec`; ConfigError for an unknown name.
 
-    The core seals with `wire` and starts from the model `params`; `counters` and `age` continue
-    a restarted node's, `rng` drives its random choices.
+    The core seals with `wire` and starts from the model `params`; `restart` holds the keyword
+    arguments every core takes (`BaseCore`): `rng`, and a restarted node's `counters` and `age`.
     """
     cls = CORES.get(algorithm)
     if cls is None:
         raise ConfigError(f"unknown algorithm {algorithm!r}; choose one of: {', '.join(ALGORITHMS)}")
-    return cls(spec, wire, params, rng=rng, counters=counters, age=age)  # type: ignore[return-value]
+    return cls(spec, wire, params, **restart)  # type: ignore[return-value]

@@ -1,26 +1,14 @@
-"""Configuration: frozen dataclasses loaded from TOML, `--set a.b=c` overrides, and the roster."""
+"""A node's configuration: its TOML sections as frozen dataclasses, checked, with paths resolved."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 import dataclasses
-import re
-import tomllib
-import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
 
-from p2pfed.errors import ConfigError, P2PFedError
-
-T = TypeVar("T")
-
-# ---------------------------------------------------------------------------------------------
-# Node configuration
-# ---------------------------------------------------------------------------------------------
-
+from p2pfed.config.roster import ID_RE, ID_RULE
+from p2pfed.config.toml import apply_override, build, check, read_toml
 
 @dataclass(frozen=True)
 class NodeSection:
@@ -177,18 +165,14 @@ class RuntimeConfig:
     parent_pid: int = 0  # exit when this process dies (set by `p2pfed launch`)
 
 
-@dataclass(frozen=True)
-class NodeConfig:
-    """A node's whole configuration, one TOML file (see nodes/example.toml)."""
+@dataclass(frozen=True, kw_only=True)
+class LearningSections:
+    """The sections a simulated node shares with a deployed one (`[model]`, `[data]`, `[gossip]`, `[liveness]`)."""
 
-    node: NodeSection
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     gossip: GossipConfig = field(default_factory=GossipConfig)
     liveness: LivenessConfig = field(default_factory=LivenessConfig)
-    wire: WireConfig = field(default_factory=WireConfig)
-    transport: TransportConfig = field(default_factory=TransportConfig)
-    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
 
     def __post_init__(self) -> None:
         check(self.gossip.period > 0, "gossip.period must be > 0")
@@ -214,16 +198,23 @@ class NodeConfig:
             "data.partition.scheme must be 'person', 'devices', 'dirichlet' or 'quantity'",
         )
         check(self.data.partition.index >= 0, "data.partition.index must be >= 0")
+
+
+@dataclass(frozen=True)
+class NodeConfig(LearningSections):
+    """A node's whole configuration, one TOML file (see nodes/example.toml)."""
+
+    node: NodeSection
+    wire: WireConfig = field(default_factory=WireConfig)
+    transport: TransportConfig = field(default_factory=TransportConfig)
+    runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
         check(self.wire.replay_window >= 1, "wire.replay_window must be >= 1")
         check(self.runtime.checkpoint_interval > 0, "runtime.checkpoint_interval must be > 0")
         check(self.runtime.metrics_interval > 0, "runtime.metrics_interval must be > 0")
-        check(_ID_RE.fullmatch(self.node.id) is not None, f"node.id {self.node.id!r}: {_ID_RULE}")
-
-
-def check(ok: bool, message: str) -> None:
-    """Raise ConfigError(`message`) unless `ok`."""
-    if not ok:
-        raise ConfigError(message)
+        check(ID_RE.fullmatch(self.node.id) is not None, f"node.id {self.node.id!r}: {ID_RULE}")
 
 
 #: Model kinds (p2pfed.learning.models.KNOWN_KINDS) and personalisation modes (p2pfed.learning.personal.MODES),
@@ -246,103 +237,6 @@ def _check_model(m: ModelConfig) -> None:
     )
     check(m.head_layers >= 1, f"model.head_layers must be >= 1, got {m.head_layers}")
     check(m.finetune_steps >= 0, f"model.finetune_steps must be >= 0, got {m.finetune_steps}")
-
-
-# ---------------------------------------------------------------------------------------------
-# Roster
-# ---------------------------------------------------------------------------------------------
-
-_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
-_ID_RULE = "ids are 1-64 characters of letters, digits, '.', '_' or '-', starting alphanumeric"
-_ADDR_RE = re.compile(r"tcp://(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})")
-
-
-@dataclass(frozen=True)
-class Member:
-    """One federation member: id, Ed25519 public key (base64), ZeroMQ address."""
-
-    id: str
-    public_key: str
-    address: str
-
-    def __post_init__(self) -> None:
-        check(_ID_RE.fullmatch(self.id) is not None, f"member id {self.id!r}: {_ID_RULE}")
-        try:
-            raw = base64.b64decode(self.public_key, validate=True)
-        except (binascii.Error, ValueError):
-            raw = b""
-        check(
-            len(raw) == 32,
-            f"member {self.id!r}: public_key must be the base64 of 32 bytes, as printed by "
-            "`p2pfed keygen`",
-        )
-        m = _ADDR_RE.fullmatch(self.address)
-        check(
-            m is not None and 0 < int(m.group(2)) < 65536,
-            f"member {self.id!r}: address {self.address!r} must look like tcp://HOST:PORT",
-        )
-
-    @property
-    def public_key_bytes(self) -> bytes:
-        return base64.b64decode(self.public_key)
-
-
-@dataclass(frozen=True)
-class FederationConfig:
-    """Federation-wide settings every member shares."""
-
-    name: str = "p2pfed"
-    topology: str = "ring"  # topology spec, see p2pfed.gossip.topology (e.g. "k-regular:k=4")
-    topology_seed: int = 0
-
-
-@dataclass(frozen=True)
-class Roster:
-    """The members of a federation; only they are talked to or listened to."""
-
-    members: tuple[Member, ...]
-    federation: FederationConfig = field(default_factory=FederationConfig)
-
-    def __post_init__(self) -> None:
-        check(len(self.members) > 0, "the roster lists no members ([[member]] tables)")
-        ids = [m.id for m in self.members]
-        dup = sorted({i for i in ids if ids.count(i) > 1})
-        check(not dup, f"roster lists these ids more than once: {', '.join(dup)}")
-        keys = [m.public_key for m in self.members]
-        check(len(set(keys)) == len(keys), "two roster members share a public key")
-
-    def get(self, node_id: str) -> Member:
-        for m in self.members:
-            if m.id == node_id:
-                return m
-        raise ConfigError(f"{node_id!r} is not on the roster (members: {', '.join(self.ids)})")
-
-    @property
-    def ids(self) -> tuple[str, ...]:
-        return tuple(m.id for m in self.members)
-
-
-def load_roster(path: str | Path) -> Roster:
-    """Read a roster TOML: a [federation] table and one [[member]] table per member."""
-    data = read_toml(path)
-    raw = dict(data)
-    members = raw.pop("member", [])
-    if not isinstance(members, list):
-        raise ConfigError(f"{path}: 'member' must be an array of tables ([[member]])")
-    return build(Roster, {**raw, "members": members}, source=str(path))
-
-
-def roster_to_toml(roster: Roster) -> dict[str, Any]:
-    """The TOML document (as a dict) that `load_roster` reads back into `roster`."""
-    return {
-        "federation": dataclasses.asdict(roster.federation),
-        "member": [dataclasses.asdict(m) for m in roster.members],
-    }
-
-
-# ---------------------------------------------------------------------------------------------
-# Loading
-# ---------------------------------------------------------------------------------------------
 
 
 def load_node_config(path: str | Path, overrides: typing.Sequence[str] = ()) -> NodeConfig:
@@ -376,143 +270,3 @@ def load_node_config(path: str | Path, overrides: typing.Sequence[str] = ()) -> 
 def _resolve(base: Path, p: str) -> str:
     q = Path(p).expanduser()
     return str(q if q.is_absolute() else (base / q))
-
-
-def read_toml(path: str | Path, what: str = "file") -> dict[str, Any]:
-    """The TOML document at `path`; ConfigError saying what is wrong (`what` names the file's role)."""
-    p = Path(path)
-    try:
-        with p.open("rb") as f:
-            return tomllib.load(f)
-    except FileNotFoundError:
-        raise ConfigError(f"{p}: {what} not found") from None
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{p}: not valid TOML: {e}") from None
-    except OSError as e:
-        raise ConfigError(f"{p}: cannot read: {e.strerror}") from None
-
-
-def read_text(path: Path, what: str, error: type[P2PFedError] = ConfigError, hint: str = "", encoding: str = "utf-8") -> str:
-    """The text of the user's file at `path`; else `error` saying `what` the file is and what went wrong.
-
-    `hint` follows the not-found message (e.g. which key names the file and what it is relative to).
-    """
-    try:
-        return path.read_text(encoding=encoding)
-    except FileNotFoundError:
-        raise error(f"{what} {path} not found{' ' + hint if hint else ''}") from None
-    except IsADirectoryError:
-        raise error(f"{what} {path} is a directory, not a file") from None
-    except UnicodeDecodeError:
-        raise error(f"{what} {path} is not UTF-8 text") from None
-    except OSError as e:
-        raise error(f"cannot read {what} {path}: {e.strerror}") from None
-
-
-def parse_override(item: str) -> tuple[list[str], Any]:
-    """Split `a.b=c` into (["a", "b"], value); the value is read as TOML, else as a string."""
-    key, sep, raw = item.partition("=")
-    key = key.strip()
-    if not sep or not key or any(not part for part in key.split(".")):
-        raise ConfigError(f"--set {item!r}: expected KEY=VALUE such as gossip.period=0.5")
-    try:
-        value = tomllib.loads(f"v = {raw.strip()}")["v"]
-    except tomllib.TOMLDecodeError:
-        value = raw.strip()
-    return key.split("."), value
-
-
-def apply_override(data: dict[str, Any], item: str) -> None:
-    """Apply one `a.b=c` override to a TOML document in place."""
-    keys, value = parse_override(item)
-    cur = data
-    for k in keys[:-1]:
-        nxt = cur.setdefault(k, {})
-        if not isinstance(nxt, dict):
-            raise ConfigError(f"--set {item!r}: {k!r} is not a table")
-        cur = nxt
-    cur[keys[-1]] = value
-
-
-def build(cls: type[T], data: Any, source: str = "config", path: str = "") -> T:
-    """Build frozen dataclass `cls` from a TOML mapping, with a clear error for each mistake."""
-    where = f"{source}: {path}" if path else source
-    if not isinstance(data, dict):
-        raise ConfigError(f"{where}: expected a table, got {_tname(data)}")
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    unknown = sorted(set(data) - set(fields))
-    if unknown:
-        prefix = f"{path}." if path else ""
-        raise ConfigError(
-            f"{source}: unknown key(s) {', '.join(prefix + u for u in unknown)} "
-            f"(known: {', '.join(sorted(fields))})"
-        )
-    kwargs: dict[str, Any] = {}
-    for name, f in fields.items():
-        sub = f"{path}.{name}" if path else name
-        if name in data:
-            kwargs[name] = _convert(hints[name], data[name], source, sub)
-        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-            raise ConfigError(f"{source}: missing required key {sub}")
-    try:
-        return cls(**kwargs)
-    except ConfigError as e:
-        raise ConfigError(f"{source}: {e}") from None
-
-
-def _convert(tp: Any, value: Any, source: str, path: str) -> Any:
-    origin = typing.get_origin(tp)
-    if dataclasses.is_dataclass(tp):
-        return build(tp, value, source, path)  # type: ignore[arg-type]
-    if origin is tuple:
-        args = typing.get_args(tp)
-        if not isinstance(value, list | tuple):
-            raise ConfigError(f"{source}: {path} must be an array, got {_tname(value)}")
-        if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_convert(args[0], v, source, f"{path}[{i}]") for i, v in enumerate(value))
-        if len(args) != len(value):
-            raise ConfigError(f"{source}: {path} must have {len(args)} items")
-        return tuple(_convert(a, v, source, f"{path}[{i}]") for i, (a, v) in enumerate(zip(args, value)))
-    if origin is dict:
-        kt, vt = typing.get_args(tp)
-        if not isinstance(value, dict):
-            raise ConfigError(f"{source}: {path} must be a table, got {_tname(value)}")
-        return {_convert(kt, k, source, path): _convert(vt, v, source, f"{path}.{k}") for k, v in value.items()}
-    if origin in (typing.Union, types.UnionType):
-        errors = []
-        for a in typing.get_args(tp):
-            if a is type(None):
-                if value is None:
-                    return None
-                continue
-            try:
-                return _convert(a, value, source, path)
-            except ConfigError as e:
-                errors.append(str(e))
-        raise ConfigError(errors[0] if errors else f"{source}: {path}: unsupported value")
-    if tp is Any:
-        return value
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"{source}: {path} must be true or false, got {value!r}")
-        return value
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{source}: {path} must be an integer, got {value!r}")
-        return value
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ConfigError(f"{source}: {path} must be a number, got {value!r}")
-        return float(value)
-    if tp is str:
-        if not isinstance(value, str):
-            raise ConfigError(f"{source}: {path} must be a string, got {value!r}")
-        return value
-    raise ConfigError(f"{source}: {path}: unsupported config type {tp!r}")  # pragma: no cover
-
-
-def _tname(v: Any) -> str:
-    return {dict: "a table", list: "an array", str: "a string", bool: "a boolean"}.get(
-        type(v), type(v).__name__
-    )

@@ -1,0 +1,50 @@
+"""Configuration as frozen dataclasses from TOML: the node's sections, the roster, and the checked TOML builder."""
+
+from p2pfed.config.node import (
+    MODEL_KINDS,
+    PERSONALIZE_MODES,
+    DataConfig,
+    GossipConfig,
+    LearningSections,
+    LivenessConfig,
+    ModelConfig,
+    NodeConfig,
+    NodeSection,
+    PartitionConfig,
+    RuntimeConfig,
+    SyntheticConfig,
+    TransportConfig,
+    WireConfig,
+    load_node_config,
+)
+from p2pfed.config.roster import FederationConfig, Member, Roster, load_roster, roster_to_toml
+from p2pfed.config.toml import apply_override, build, check, parse_override, read_text, read_toml
+
+__all__ = [
+    "MODEL_KINDS",
+    "PERSONALIZE_MODES",
+    "DataConfig",
+    "FederationConfig",
+    "GossipConfig",
+    "LearningSections",
+    "LivenessConfig",
+    "Member",
+    "ModelConfig",
+    "NodeConfig",
+    "NodeSection",
+    "PartitionConfig",
+    "Roster",
+    "RuntimeConfig",
+    "SyntheticConfig",
+    "TransportConfig",
+    "WireConfig",
+    "apply_override",
+    "build",
+    "check",
+    "load_node_config",
+    "load_roster",
+    "parse_override",
+    "read_text",
+    "read_toml",
+    "roster_to_toml",
+]
