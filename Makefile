@@ -26,7 +26,7 @@ $(STAMP): pyproject.toml
 	if $(BIN)/pip install -q --no-index --no-deps "torch==$(TORCH_VERSION)" 2>/dev/null; then \
 	  $(BIN)/pip install -q "torch==$(TORCH_VERSION)"; \
 	else \
-	  $(BIN)/pip install -q "torch==$(TORCH_VERSION)" --index-url https://download.pytorch.org/whl/cpu --extra-index-url https://pypi.org/simple; \
+	  $(BIN)/pip install -q "torch==$(TORCH_VERSION)" --index-url https://download.pytorch.org/whl/cpu; \
 	fi
 	$(BIN)/pip install -q -e ".[dev]"
 	@$(BIN)/python -c 'import torch, sys; sys.exit("error: a CUDA build of torch got installed; remove .venv and retry" if torch.version.cuda else 0)'
