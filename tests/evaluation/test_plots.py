@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 import typer
+from helpers import cli_app
 from hypothesis import given
 from hypothesis import strategies as st
 from typer.testing import CliRunner
@@ -207,14 +208,7 @@ def test_time_unit_keeps_the_axis_readable(t_max, unit):
 
 
 def _app() -> typer.Typer:
-    app = typer.Typer()
-    app.command("plot")(plot_cli.plot)
-
-    @app.callback()
-    def _root() -> None:
-        """p2pfed."""
-
-    return app
+    return cli_app('plot', plot_cli.plot)
 
 
 def test_cli_plot_writes_the_figure_and_reports_bad_input_as_p2pfed_errors(tmp_path):

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import heapq
 import random
-from collections.abc import Callable
 
 import networkx as nx
 import numpy as np
 import pytest
+from helpers import CoreNet as Net
 from helpers import Federation, federation, forge, vector
 from hypothesis import given
 from hypothesis import strategies as st
@@ -32,7 +31,7 @@ from p2pfed.gossip.algorithms import (
     mh_weight,
 )
 from p2pfed.gossip.algorithms import NodeCore
-from p2pfed.gossip.core import CoreConfig, CoreSpec, Send, Train
+from p2pfed.gossip.core import CoreConfig, CoreSpec, Train
 from p2pfed.types import TrainStats
 
 CFG = CoreConfig(
@@ -45,82 +44,6 @@ CFG = CoreConfig(
     local_steps=0,
 )
 OPTS = AlgorithmOptions(round_deadline=0.5, epidemic_s=2)
-
-
-class Net:
-    """Routes actions between cores with a fixed latency and optional random loss.
-
-    `down` nodes neither send, receive nor run timers (offline, state kept).  Training is
-    instantaneous: `train(params)` (default: no change) is fed straight back to `on_trained`.
-    Every delivered or dropped Send is logged in `log` as (time, src, dst, kind, frames).
-    """
-
-    def __init__(
-        self,
-        cores: dict[str, ProtocolCore],
-        latency: float = 0.01,
-        loss: float = 0.0,
-        seed: int = 0,
-        train: Callable[[np.ndarray], np.ndarray] | None = None,
-    ):
-        self.cores = cores
-        self.latency = latency
-        self.loss = loss
-        self.rng = random.Random(seed)
-        self.train = train
-        self.now = 0.0
-        self.queue: list[tuple[float, int, str, list[bytes]]] = []
-        self.n = 0
-        self.down: set[str] = set()
-        self.log: list[tuple[float, str, str, Kind, list[bytes]]] = []
-        for c in cores.values():
-            self.apply(c, c.start(0.0))
-
-    def apply(self, core: ProtocolCore, actions) -> None:
-        for a in actions:
-            if isinstance(a, Send):
-                if core.node_id in self.down:
-                    continue
-                self.log.append((self.now, core.node_id, a.peer, Kind(a.frames[0][5]), a.frames))
-                if self.rng.random() < self.loss:
-                    continue
-                self.n += 1
-                heapq.heappush(self.queue, (self.now + self.latency, self.n, a.peer, a.frames))
-            elif isinstance(a, Train):
-                new = self.train(a.params) if self.train else a.params.copy()
-                self.apply(core, core.on_trained(self.now, a.params, new, TrainStats(a.steps, 0, 0.0)))
-
-    def run(self, until: float) -> None:
-        while True:
-            t_msg = self.queue[0][0] if self.queue else float("inf")
-            live = [c for c in self.cores.values() if c.node_id not in self.down]
-            t_timer = min((c.next_deadline() for c in live), default=float("inf"))
-            assert t_timer > float("-inf"), "next_deadline must be a real time (overdue is fine)"
-            t_timer = max(t_timer, self.now)  # overdue (a node back from being down): now
-            t = min(t_msg, t_timer)
-            if t > until:
-                self.now = until
-                return
-            self.now = t
-            if t_msg <= t_timer:
-                _, _, dst, frames = heapq.heappop(self.queue)
-                if dst not in self.down and dst in self.cores:
-                    self.apply(self.cores[dst], self.cores[dst].on_message(t, frames))
-            else:
-                for c in live:
-                    if c.next_deadline() <= t:
-                        self.apply(c, c.on_timer(t))
-
-    def drain(self) -> None:
-        """Deliver everything in flight (and what it triggers), with no timers: a quiescent network."""
-        while self.queue:
-            t, _, dst, frames = heapq.heappop(self.queue)
-            self.now = max(self.now, t)
-            if dst not in self.down and dst in self.cores:
-                self.apply(self.cores[dst], self.cores[dst].on_message(self.now, frames))
-
-    def models(self, kind: Kind = Kind.MODEL) -> list[tuple[float, str, str]]:
-        return [(t, s, d) for t, s, d, k, _ in self.log if k is kind]
 
 
 def ring_neighbours(ids: list[str]) -> dict[str, list[str]]:

@@ -2,64 +2,19 @@
 
 from __future__ import annotations
 
-import heapq
 import random
-from collections.abc import Callable
 
 import numpy as np
 import pytest
 
+from helpers import CoreNet as Net
 from helpers import Federation, federation, forge, vector
 from p2pfed.wire.codec import Fields
 from p2pfed.gossip.algorithms import NodeCore
-from p2pfed.gossip.core import CoreConfig, CoreSpec, Send, Train
+from p2pfed.gossip.core import CoreConfig, CoreSpec, Train
 from p2pfed.types import TrainStats
 
 CFG = CoreConfig(period=1.0, jitter=0.2, merge="weighted", exchange_timeout=2.0, heartbeat_interval=0.5, peer_timeout=2.0, local_steps=0)
-
-
-class Net:
-    """Routes actions between cores with a fixed latency; `down` nodes neither send nor receive."""
-
-    def __init__(self, cores: dict[str, NodeCore], latency: float = 0.01, train: Callable[[np.ndarray], np.ndarray] | None = None):
-        self.cores = cores
-        self.latency = latency
-        self.train = train
-        self.now = 0.0
-        self.queue: list[tuple[float, int, str, list[bytes]]] = []
-        self.n = 0
-        self.down: set[str] = set()
-        for c in cores.values():
-            self.apply(c, c.start(0.0))
-
-    def apply(self, core: NodeCore, actions) -> None:
-        for a in actions:
-            if isinstance(a, Send):
-                if core.node_id not in self.down:
-                    self.n += 1
-                    heapq.heappush(self.queue, (self.now + self.latency, self.n, a.peer, a.frames))
-            elif isinstance(a, Train):
-                new = self.train(a.params) if self.train else a.params.copy()
-                self.apply(core, core.on_trained(self.now, a.params, new, TrainStats(a.steps, 0, 0.0)))
-
-    def run(self, until: float) -> None:
-        while True:
-            t_msg = self.queue[0][0] if self.queue else float("inf")
-            live = [c for c in self.cores.values() if c.node_id not in self.down]
-            t_timer = min((c.next_deadline() for c in live), default=float("inf"))
-            t = min(t_msg, t_timer)
-            if t > until:
-                self.now = until
-                return
-            self.now = t
-            if t_msg <= t_timer:
-                _, _, dst, frames = heapq.heappop(self.queue)
-                if dst not in self.down and dst in self.cores:
-                    self.apply(self.cores[dst], self.cores[dst].on_message(t, frames))
-            else:
-                for c in live:
-                    if c.next_deadline() <= t:
-                        self.apply(c, c.on_timer(t))
 
 
 def ring(fed: Federation, params: dict[str, np.ndarray], weights: dict[str, float], cfg: CoreConfig = CFG) -> dict[str, NodeCore]:
@@ -115,11 +70,16 @@ def test_training_result_is_applied_as_a_delta():
     assert not c.training and c.age == 1
 
 
-def test_dead_neighbour_is_skipped_and_nobody_stalls():
-    fed = federation(5)
+def equal_ring(n: int) -> tuple[Federation, dict[str, NodeCore], Net]:
+    """`n` cores on a ring, with distinct models and equal weights, on a network."""
+    fed = federation(n)
     xs = {i: vector(seed=k) for k, i in enumerate(fed.ids)}
     cores = ring(fed, xs, {i: 1.0 for i in fed.ids})
-    net = Net(cores)
+    return fed, cores, Net(cores)
+
+
+def test_dead_neighbour_is_skipped_and_nobody_stalls():
+    fed, cores, net = equal_ring(5)
     net.run(10.0)
     before = {i: c.counters.exchanges for i, c in cores.items()}
     net.down.add("n2")
@@ -133,10 +93,7 @@ def test_dead_neighbour_is_skipped_and_nobody_stalls():
 
 
 def test_restarted_node_is_resynced_by_keyframe_and_never_taken_for_replay():
-    fed = federation(3)
-    xs = {i: vector(seed=k) for k, i in enumerate(fed.ids)}
-    cores = ring(fed, xs, {i: 1.0 for i in fed.ids})
-    net = Net(cores)
+    fed, cores, net = equal_ring(3)
     net.run(10.0)
     net.down.add("n1")
     net.run(15.0)

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from helpers import blobs
 
 import p2pfed.learning.numpy_mlp as nplearn_mod
 from p2pfed.learning import models
@@ -29,34 +30,6 @@ REPO = Path(__file__).resolve().parents[2]
 CFG = ModelConfig(hidden=(16,), lr=0.1, batch_size=16, init_seed=0, train_seed=0)
 #: The bound the issue sets for "same training as torch" after a handful of steps.
 TOL = 1e-5
-
-
-def blobs(
-    n: int = 400,
-    d: int = 24,
-    classes: int = 4,
-    seed: int = 0,
-    spread: float = 4.0,
-    shape: tuple[int, ...] = (),
-) -> LocalData:
-    """Gaussian blobs (train and test halves); `shape` reshapes each sample (e.g. (3, 8))."""
-    rng = np.random.default_rng(seed)
-    centres = rng.normal(size=(classes, d)) * spread
-    y = rng.integers(0, classes, size=2 * n)
-    X = (centres[y] + rng.normal(size=(2 * n, d))).astype(np.float32)
-    if shape:
-        X = X.reshape(2 * n, *shape)
-    return LocalData(Split(X[:n], y[:n].astype(np.int64)), Split(X[n:], y[n:].astype(np.int64)), classes)
-
-
-@pytest.fixture(scope="module")
-def data() -> LocalData:
-    return blobs()
-
-
-@pytest.fixture(autouse=True)
-def one_thread() -> None:
-    torch.set_num_threads(1)
 
 
 def max_diff(a: np.ndarray, b: np.ndarray) -> float:
@@ -345,46 +318,6 @@ def test_evaluate_many_and_predict_many_equal_one_model_at_a_time(monkeypatch: p
 # ---------------------------------------------------------------------------------------------
 # Optimiser state, stream position, validation
 # ---------------------------------------------------------------------------------------------
-
-
-def test_state_round_trip_continues_identically(data: LocalData) -> None:
-    cfg = replace(CFG, momentum=0.9, weight_decay=1e-3, lr=0.02)
-    whole = NumpyMLPLearner(cfg, data, seed=2)
-    mid, _ = whole.train(whole.initial_params(), 15)
-    expected, _ = whole.train(mid, 15)
-
-    first = NumpyMLPLearner(cfg, data, seed=2)
-    mid2, _ = first.train(first.initial_params(), 15)
-    np.testing.assert_array_equal(mid2, mid)
-    resumed = NumpyMLPLearner(cfg, data, seed=2)
-    resumed.load_state_arrays(first.state_arrays())
-    resumed.samples_drawn = first.samples_drawn
-    np.testing.assert_array_equal(resumed.train(mid, 15)[0], expected)
-    cold = NumpyMLPLearner(cfg, data, seed=2)
-    cold.samples_drawn = first.samples_drawn
-    assert not np.array_equal(cold.train(mid, 15)[0], expected)
-
-
-def test_state_arrays_validation(data: LocalData) -> None:
-    lrn = NumpyMLPLearner(replace(CFG, momentum=0.5), data)
-    assert not lrn.state_arrays()["momentum"].any()
-    lrn.train(lrn.initial_params(), 3)
-    s = lrn.state_arrays()
-    s["momentum"][:] = 0
-    assert lrn.state_arrays()["momentum"].any()
-    lrn.load_state_arrays({"momentum": np.zeros(0, np.float32)})
-    assert not lrn.state_arrays()["momentum"].any()
-    with pytest.raises(ValueError, match="unknown optimiser state entries: velocity"):
-        lrn.load_state_arrays({"velocity": np.zeros(468, np.float32)})
-    with pytest.raises(ValueError, match="momentum buffer has shape"):
-        lrn.load_state_arrays({"momentum": np.zeros(10, np.float32)})
-    with pytest.raises(ValueError, match="NaN or infinite"):
-        lrn.load_state_arrays({"momentum": np.full(468, np.nan, np.float32)})
-    plain = NumpyMLPLearner(CFG, data)
-    assert plain.state_arrays() == {}
-    plain.load_state_arrays({"momentum": np.ones(468, np.float32)})  # ignored: momentum is 0
-    with pytest.raises(ValueError, match="samples_drawn"):
-        plain.samples_drawn = -1
 
 
 @pytest.mark.parametrize(

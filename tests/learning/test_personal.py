@@ -7,7 +7,6 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-import torch
 
 from p2pfed.config import ModelConfig
 from p2pfed.errors import ConfigError
@@ -36,11 +35,6 @@ def skewed(node: int, alpha: float = 0.1, n: int = 160, seed: int = 0) -> LocalD
     y = rng.choice(C, size=2 * n, p=prior)
     X = (CENTRES[y] + rng.normal(size=(2 * n, D))).astype(np.float32)
     return LocalData(Split(X[:n], y[:n].astype(np.int64)), Split(X[n:], y[n:].astype(np.int64)), C)
-
-
-@pytest.fixture(autouse=True)
-def one_thread() -> None:
-    torch.set_num_threads(1)
 
 
 LEARNERS: dict[str, Callable[[ModelConfig, LocalData, int], Learner]] = {

@@ -13,6 +13,8 @@ import numpy as np
 import pytest
 import torch
 
+from helpers import blobs
+
 import p2pfed.learning.torch_learner as learner_mod
 from p2pfed.config import ModelConfig
 from p2pfed.errors import ConfigError, DataError
@@ -23,25 +25,6 @@ from p2pfed.types import PARAM_DTYPE, LocalData, Split
 
 REPO = Path(__file__).resolve().parents[2]
 CFG = ModelConfig(hidden=(16,), lr=0.1, batch_size=16, init_seed=0, train_seed=0)
-
-
-def blobs(n: int = 400, d: int = 24, classes: int = 4, seed: int = 0, spread: float = 4.0) -> LocalData:
-    """Well-separated Gaussian blobs: a problem an MLP should solve almost perfectly."""
-    rng = np.random.default_rng(seed)
-    centres = rng.normal(size=(classes, d)) * spread
-    y = rng.integers(0, classes, size=2 * n)
-    X = (centres[y] + rng.normal(size=(2 * n, d))).astype(np.float32)
-    return LocalData(Split(X[:n], y[:n].astype(np.int64)), Split(X[n:], y[n:].astype(np.int64)), classes)
-
-
-@pytest.fixture(scope="module")
-def data() -> LocalData:
-    return blobs()
-
-
-@pytest.fixture(autouse=True)
-def one_thread() -> None:
-    torch.set_num_threads(1)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -338,72 +321,6 @@ def test_manifest_follows_hidden_sizes(data: LocalData) -> None:
 # ---------------------------------------------------------------------------------------------
 # Optimiser state
 # ---------------------------------------------------------------------------------------------
-
-
-def test_no_state_without_momentum(data: LocalData) -> None:
-    lrn = TorchLearner(CFG, data)
-    assert lrn.state_arrays() == {}
-    lrn.load_state_arrays({})
-    lrn.load_state_arrays({"momentum": np.ones(468, np.float32)})  # ignored: momentum is 0
-
-
-def test_state_round_trip_continues_identically(data: LocalData) -> None:
-    cfg = replace(CFG, momentum=0.9, weight_decay=1e-3, lr=0.02)
-    uninterrupted = TorchLearner(cfg, data, seed=2)
-    p, _ = uninterrupted.train(uninterrupted.initial_params(), 15)
-    expected, _ = uninterrupted.train(p, 15)
-
-    first = TorchLearner(cfg, data, seed=2)
-    mid, _ = first.train(first.initial_params(), 15)
-    saved = first.state_arrays()
-    position = first.samples_drawn
-    assert set(saved) == {"momentum"} and saved["momentum"].dtype == PARAM_DTYPE
-    assert saved["momentum"].shape == (468,) and np.abs(saved["momentum"]).sum() > 0
-
-    resumed = TorchLearner(cfg, data, seed=2)  # e.g. after a restart
-    resumed.load_state_arrays(saved)
-    resumed.samples_drawn = position
-    got, _ = resumed.train(mid, 15)
-    np.testing.assert_array_equal(got, expected)
-
-    # without the momentum buffer the continuation differs
-    cold = TorchLearner(cfg, data, seed=2)
-    cold.samples_drawn = position
-    assert not np.array_equal(cold.train(mid, 15)[0], expected)
-
-
-def test_state_arrays_are_copies_and_empty_resets(data: LocalData) -> None:
-    lrn = TorchLearner(replace(CFG, momentum=0.5), data)
-    assert not lrn.state_arrays()["momentum"].any()
-    lrn.train(lrn.initial_params(), 3)
-    s = lrn.state_arrays()
-    s["momentum"][:] = 0
-    assert lrn.state_arrays()["momentum"].any()
-    lrn.load_state_arrays({"momentum": np.zeros(0, np.float32)})
-    assert not lrn.state_arrays()["momentum"].any()
-
-
-@pytest.mark.parametrize(
-    ("state", "fragment"),
-    [
-        ({"velocity": np.zeros(468, np.float32)}, "unknown optimiser state entries: velocity"),
-        ({"momentum": np.zeros(10, np.float32)}, "momentum buffer has shape"),
-        ({"momentum": np.zeros(468, np.float64)}, "momentum buffer must have dtype float32"),
-        ({"momentum": np.full(468, np.nan, np.float32)}, "NaN or infinite"),
-    ],
-)
-def test_bad_state_rejected(data: LocalData, state: dict[str, np.ndarray], fragment: str) -> None:
-    lrn = TorchLearner(replace(CFG, momentum=0.9), data)
-    with pytest.raises(ValueError, match=fragment):
-        lrn.load_state_arrays(state)
-
-
-def test_samples_drawn_setter_validates(data: LocalData) -> None:
-    lrn = TorchLearner(CFG, data)
-    lrn.train(lrn.initial_params(), 4)
-    assert lrn.samples_drawn == 4 * CFG.batch_size
-    with pytest.raises(ValueError, match="samples_drawn"):
-        lrn.samples_drawn = -1
 
 
 # ---------------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import typer
+from helpers import cli_app
 from typer.testing import CliRunner
 
 from p2pfed.cli import sweep as sweep_cli
@@ -10,14 +11,7 @@ from p2pfed.errors import P2PFedError
 
 
 def _app() -> typer.Typer:
-    app = typer.Typer()
-    app.command("sweep")(sweep_cli.sweep)
-
-    @app.callback()
-    def _root() -> None:
-        """p2pfed."""
-
-    return app
+    return cli_app('sweep', sweep_cli.sweep)
 
 
 def test_cli_sweep_refuses_a_bad_sweep_file_with_a_p2pfed_error(tmp_path):
