@@ -24,7 +24,7 @@ trains alone; no training: gossip only) to show how far a wrong simulator lands.
         --out FILE          JSON result file (default benchmarks/results/fidelity-<time>.json)
         --json              print the JSON instead of the table
 
-tests/test_sim_fidelity.py runs one seed of the same scenario and asserts the 2-point
+tests/sim/test_fidelity.py runs one seed of the same scenario and asserts the 2-point
 acceptance tolerance (issue 4).
 """
 
