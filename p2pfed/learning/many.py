@@ -14,7 +14,7 @@ from p2pfed.types import Split, TrainStats
 def train_many(jobs: Sequence[tuple[Learner, np.ndarray, int]]) -> list[tuple[np.ndarray, TrainStats]]:
     """Train each (learner, params, steps); numpy learners together in one batch."""
     out: list[tuple[np.ndarray, TrainStats] | None] = [None] * len(jobs)
-    np_idx = [k for k, (l, _, _) in enumerate(jobs) if isinstance(l, NumpyMLPLearner)]
+    np_idx = [k for k, (lrn, _, _) in enumerate(jobs) if isinstance(lrn, NumpyMLPLearner)]
     if np_idx:
         for k, r in zip(np_idx, numpy_train_many([jobs[k] for k in np_idx])):  # type: ignore[misc]
             out[k] = r
@@ -35,7 +35,7 @@ def accuracy_many(learners: Sequence[Learner], models: Sequence[np.ndarray], spl
     """Accuracy of each model on one shared split (numpy MLPs: all models in one stacked pass)."""
     if len(split) == 0:
         return [None] * len(models)
-    if learners and all(isinstance(l, NumpyMLPLearner) for l in learners):
+    if learners and all(isinstance(lrn, NumpyMLPLearner) for lrn in learners):
         preds = learners[0].predict_many(list(models), split.X)  # type: ignore[attr-defined]
         return [float(np.mean(p == split.y)) for p in preds]
-    return [accuracy(l, m, split) for l, m in zip(learners, models)]
+    return [accuracy(lrn, m, split) for lrn, m in zip(learners, models)]

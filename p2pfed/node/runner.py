@@ -59,7 +59,11 @@ class Node:
     core: ProtocolCore
     driver: NodeDriver
     lifecycle: NodeLifecycle
-    resumed: bool
+
+    @property
+    def resumed(self) -> bool:
+        """The node started from a saved state."""
+        return self.lifecycle.resumed
 
 
 def assemble(
@@ -140,7 +144,7 @@ def assemble(
         manifest.arch,
         manifest.size,
     )
-    return Node(cfg, identity, roster, data, learner, wire, core, driver, lifecycle, lifecycle.resumed)
+    return Node(cfg, identity, roster, data, learner, wire, core, driver, lifecycle)
 
 
 async def _watch_parent(parent_pid: int, stop: asyncio.Event) -> None:

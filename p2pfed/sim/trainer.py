@@ -114,7 +114,7 @@ def make_trainer(
     a process that imported torch may hold its thread pools, so it counts as threaded).
     "on" insists (numpy learners and fork are still required); "off" never uses it.
     """
-    numpy_only = bool(learners) and all(isinstance(l, numpy_mlp.NumpyMLPLearner) for l in learners)
+    numpy_only = bool(learners) and all(isinstance(lrn, numpy_mlp.NumpyMLPLearner) for lrn in learners)
     can_fork = "fork" in multiprocessing.get_all_start_methods()
     if mode == "off":
         return LocalTrainer(learners)

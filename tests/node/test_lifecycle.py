@@ -19,6 +19,7 @@ from p2pfed.node.state import DiskStore, MemoryStore, NodeState, StateStore
 from p2pfed.sim.engine import Simulation
 from p2pfed.sim.spec import load_spec
 from p2pfed.transport.memory import MemoryNetwork
+from p2pfed.wire.crypto import Keyring
 from p2pfed.wire.envelope import Wire
 from p2pfed.wire.sequence import DEFAULT_RESERVE
 
@@ -40,7 +41,7 @@ class FakeTraining:
 
 def make(store: StateStore, training: FakeTraining | None = None, algorithm: str = "gossip") -> NodeLifecycle:
     fed = federation(3)
-    keyring_wire = fed.wire("n0")
+    keyring = Keyring(fed.identities["n0"], fed.public_keys)
     spec = CoreSpec("n0", ("n1", "n2"), 10.0, CoreConfig(local_steps=2), tuple(fed.ids))
     setup = NodeSetup(spec, MANIFEST.schema, algorithm=algorithm, checkpoint_interval=5.0, run_seed=7)
     init = vector(MANIFEST, seed=1)
@@ -48,7 +49,7 @@ def make(store: StateStore, training: FakeTraining | None = None, algorithm: str
         setup,
         store,
         training or FakeTraining(),
-        lambda seq, replay: Wire("n0", keyring_wire.keyring, MANIFEST, seq, replay, WireConfig()),
+        lambda seq, replay: Wire("n0", keyring, MANIFEST, seq, replay, WireConfig()),
         lambda: init.copy(),
     )
 

@@ -147,12 +147,13 @@ def test_auto_and_its_conditions() -> None:
 
 
 def test_a_parallel_sweep_worker_counts_only_its_share_of_the_cpus(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from p2pfed.sim import sweep, trainer
+    from p2pfed.sim import trainer
+    from p2pfed.sim.sweep import executor
 
-    monkeypatch.setattr(sweep.logging, "basicConfig", lambda **kw: None)  # keep this process's logging
+    monkeypatch.setattr(executor.logging, "basicConfig", lambda **kw: None)  # keep this process's logging
     alone = trainer.cpus_per_run()
     try:
-        sweep._init_worker(str(tmp_path / "sweep.log"), jobs=2)  # what a pool of 2 points runs first
+        executor._init_worker(str(tmp_path / "sweep.log"), jobs=2)  # what a pool of 2 points runs first
         assert trainer.cpus_per_run() == max(1, alone // 2)
         trainer.share_cpus(10_000)
         assert trainer.cpus_per_run() == 1

@@ -33,16 +33,12 @@ sweep.json, errors.log) and `results` (summary.csv, summary.md); everything publ
 from here.
 """
 
-# tests/sim/test_trainer.py patches `sweep.logging.basicConfig` and calls `sweep._init_worker`
-import logging  # noqa: F401
-
 from p2pfed.sim.sweep.executor import (
     MANIFEST,
     SUMMARY_JSON,
     WORKER_LOG,
     CheckPoint,
     RunPoint,
-    _init_worker,  # noqa: F401
     check_point,
     read_summary,
     run_point,
